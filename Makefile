@@ -1,0 +1,46 @@
+# nudge: `make run` serves the demo, `make test` runs every test. Both set up what they need first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NUDGE_BIND ?= 127.0.0.1:8080
+
+.PHONY: help setup sw server run test test-server test-sw test-e2e lint bench clean
+
+help:
+	@echo "make run    build everything and serve Watercooler on http://$(NUDGE_BIND)"
+	@echo "make test   set up and run every test (server, ServiceWorker, end-to-end)"
+	@echo "make lint   cargo fmt --check and clippy -D warnings"
+
+# Installs the wasm32 std, the wasm-bindgen CLI, wasm-pack and Chromium when they are missing.
+setup:
+	@scripts/setup.sh
+
+# Compiles the ServiceWorker to wasm and writes www/gen/ (glue, bytes, precache manifest).
+sw: setup
+	@scripts/build-sw.sh
+
+server:
+	@cargo build --release -p nudge-server --bin nudge
+
+run: sw server
+	@exec target/release/nudge --bind $(NUDGE_BIND) --www-dir www
+
+test: sw
+	@cargo build -p nudge-server --bin nudge
+	@$(MAKE) --no-print-directory test-server test-sw test-e2e
+
+test-server:
+	@cargo test -p nudge-server
+
+test-sw:
+	@scripts/test-sw.sh
+
+test-e2e:
+	@NUDGE_BIN=$(CURDIR)/target/debug/nudge NUDGE_WWW=$(CURDIR)/www cargo test -p nudge-e2e -- --test-threads=1
+
+lint:
+	@cargo fmt --all -- --check
+	@cargo clippy --workspace --all-targets -- -D warnings
+
+clean:
+	@cargo clean
+	@rm -rf www/gen

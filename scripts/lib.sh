@@ -1,0 +1,37 @@
+# Shared helpers for the project's scripts. Source it; it defines functions and changes nothing.
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# True when the rustc found on PATH (rustup's) has a wasm32 standard library installed.
+rustup_has_wasm_std() {
+  local dir
+  dir=$(rustc --print target-libdir --target wasm32-unknown-unknown 2>/dev/null) || return 1
+  compgen -G "$dir/libstd-*.rlib" >/dev/null
+}
+
+# Exports what a wasm32 build needs, for whichever route setup.sh made available:
+#   WASM_CARGO        the cargo to call
+#   WASM_BUILD_STD    extra flags (-Zbuild-std on Debian's route, empty on rustup's)
+#   CARGO_TARGET_DIR  a directory of its own on Debian's route, so two compilers never share one
+wasm_env() {
+  if rustup_has_wasm_std; then
+    WASM_CARGO=cargo
+    WASM_BUILD_STD=""
+    export WASM_TARGET_DIR="$PWD/target"
+  elif [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/src/rust/library ]; then
+    WASM_CARGO=/usr/bin/cargo
+    WASM_BUILD_STD="-Zbuild-std=std,panic_abort"
+    export RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1
+    export WASM_TARGET_DIR="$PWD/target/wasm-debian"
+    export CARGO_TARGET_DIR="$WASM_TARGET_DIR"
+  else
+    die "no wasm32 standard library: run 'make setup' first"
+  fi
+  export WASM_CARGO WASM_BUILD_STD
+}
+
+# The exact wasm-bindgen version that Cargo.lock holds (the CLI must match it).
+locked_wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock
+}

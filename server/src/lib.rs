@@ -1,0 +1,1 @@
+//! nudge server (placeholder)
