@@ -1,1 +1,30 @@
-//! nudge server (placeholder)
+//! nudge's server: writes arrive as ordinary POSTs, become durable in an event log, and every
+//! subscriber gets a *light* Server-Sent Event naming the URL that changed.
+//!
+//! Module map:
+//! - [`config`]: typed settings from flags and the environment (clap).
+//! - [`startup`]: binds the listener first, then builds and runs the actix-web app.
+//! - [`routes`]: one file per endpoint group, each with a `configure` function.
+//! - [`error`]: the one mapping from errors to HTTP status and JSON body.
+//! - [`domain`]: validated names and message bodies; the rules of the wire contract.
+//! - [`store`]: the storage and fan-out engine behind a trait, with SQLite as the default.
+//! - [`hub`]: in-process fan-out of committed events to subscribers, with bounded buffers.
+//! - [`topic`]: topic selectors (`rooms/general`, `rooms/*`) and their matching.
+//! - [`sse`]: the event-stream encoding and the per-subscriber stream.
+//! - [`presence`]: ephemeral, in-memory presence with a time to live.
+//! - [`http_cache`]: strong ETags and `If-None-Match` for cacheable reads.
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http_cache;
+pub mod hub;
+pub mod presence;
+pub mod routes;
+pub mod sse;
+pub mod startup;
+pub mod store;
+pub mod topic;
+
+pub use config::Config;
+pub use startup::Application;

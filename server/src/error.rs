@@ -1,0 +1,143 @@
+//! The one mapping from errors to HTTP responses: a status and a JSON body
+//! `{"error": {"code": "…", "message": "…"}}`. Client mistakes are answered, not logged as
+//! errors; a 500 says nothing about the inside.
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::store::StoreError;
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request itself is at fault (4xx).
+    #[error("{message}")]
+    Client {
+        /// The HTTP status to answer with.
+        status: StatusCode,
+        /// A stable, machine-readable code.
+        code: String,
+        /// A sentence for the person reading it.
+        message: String,
+    },
+    /// The store failed or is unavailable.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    /// A 400 for input that breaks a rule of the contract.
+    pub fn invalid(code: &str, message: &str) -> Self {
+        Self::client(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// A 404 for something that does not exist.
+    pub fn not_found(code: &str, message: &str) -> Self {
+        Self::client(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// Any 4xx.
+    pub fn client(status: StatusCode, code: &str, message: &str) -> Self {
+        Self::Client {
+            status,
+            code: code.to_owned(),
+            message: message.to_owned(),
+        }
+    }
+
+    fn code_and_message(&self) -> (&str, String) {
+        match self {
+            Self::Client { code, message, .. } => (code, message.clone()),
+            Self::Store(StoreError::IdempotencyConflict) => (
+                "idempotency_key_reused",
+                "this Idempotency-Key was already used with a different request".to_owned(),
+            ),
+            Self::Store(StoreError::Unavailable(_)) => (
+                "store_unavailable",
+                "the store is unavailable; retry shortly".to_owned(),
+            ),
+            Self::Store(_) => ("internal", "internal server error".to_owned()),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Client { status, .. } => *status,
+            Self::Store(StoreError::IdempotencyConflict) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let (code, message) = self.code_and_message();
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        response.json(json!({ "error": { "code": code, "message": message } }))
+    }
+}
+
+/// Maps the JSON extractor's failures onto 413, 415 and 400.
+pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => ApiError::client(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            &format!("request bodies are limited to {limit} bytes"),
+        ),
+        JsonPayloadError::ContentType => ApiError::client(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ),
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::invalid("invalid_json", &format!("the body is not valid: {e}"))
+        }
+        other => ApiError::invalid(
+            "invalid_body",
+            &format!("the body could not be read: {other}"),
+        ),
+    };
+    api.into()
+}
+
+/// Maps query-string failures (`?after=abc`) onto a 400.
+pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::invalid(
+        "invalid_query",
+        &format!("the query string is not valid: {err}"),
+    )
+    .into()
+}
+
+/// Maps path-segment failures onto a 400.
+pub fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::invalid("invalid_path", &format!("the path is not valid: {err}")).into()
+}
+
+/// The answer for a path that no route knows.
+pub async fn not_found() -> HttpResponse {
+    ApiError::not_found("not_found", "no such resource").error_response()
+}
+
+/// The answer for a known path asked with a method it does not support.
+pub async fn method_not_allowed() -> HttpResponse {
+    ApiError::client(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this resource does not support that method",
+    )
+    .error_response()
+}

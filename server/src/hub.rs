@@ -1,0 +1,243 @@
+//! In-process fan-out of events to the streams of this node.
+//!
+//! The hub is a cheap, cloneable handle. Stores publish committed events into it in commit
+//! order; each stream holds a [`Subscription`]. Every subscriber has a bounded buffer: when a
+//! slow reader lets it fill, that subscriber alone is dropped and marked as overflowed (its
+//! stream then sends `reset` and ends), so no subscriber ever slows the others or grows a queue
+//! without bound.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::sse;
+use crate::topic::TopicSet;
+
+/// One event on its way to subscribers, encoded once for all of them.
+#[derive(Debug)]
+pub struct HubEvent {
+    /// The log id, or `None` for an ephemeral event (presence) that is never logged.
+    pub id: Option<i64>,
+    /// The topic it belongs to.
+    pub topic: String,
+    /// The event-stream frame, ready to write.
+    pub frame: Bytes,
+}
+
+impl HubEvent {
+    /// A durable `changed` event from the log.
+    pub fn logged(id: i64, topic: &str, url: &str) -> Arc<Self> {
+        Arc::new(Self {
+            id: Some(id),
+            topic: topic.to_owned(),
+            frame: sse::changed_frame(Some(id), topic, url),
+        })
+    }
+
+    /// An ephemeral `changed` event: no id, not logged, not replayed.
+    pub fn ephemeral(topic: &str, url: &str) -> Arc<Self> {
+        Arc::new(Self {
+            id: None,
+            topic: topic.to_owned(),
+            frame: sse::changed_frame(None, topic, url),
+        })
+    }
+}
+
+struct Subscriber {
+    topics: Arc<TopicSet>,
+    tx: mpsc::Sender<Arc<HubEvent>>,
+    overflowed: Arc<AtomicBool>,
+}
+
+struct Inner {
+    subscribers: Mutex<HashMap<u64, Subscriber>>,
+    next_id: AtomicU64,
+    buffer: usize,
+    head: AtomicI64,
+    shutdown: CancellationToken,
+}
+
+/// A handle to the fan-out state; clones share it.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+impl Hub {
+    /// A hub whose subscribers each buffer at most `buffer` events.
+    pub fn new(buffer: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                subscribers: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                buffer: buffer.max(1),
+                head: AtomicI64::new(0),
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    fn subscribers(&self) -> MutexGuard<'_, HashMap<u64, Subscriber>> {
+        // A panic while holding this lock cannot leave the map half-updated (every operation
+        // is a single insert, remove or send), so a poisoned lock is still safe to use.
+        self.inner
+            .subscribers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Registers a subscriber. Register *before* reading the log for a replay, so that nothing
+    /// committed in between is missed (the stream drops live events it already replayed).
+    pub fn subscribe(&self, topics: Arc<TopicSet>) -> Subscription {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        // The overflow policy lives here: a bounded channel, and `try_send` in `publish`.
+        let (tx, rx) = mpsc::channel(self.inner.buffer);
+        let overflowed = Arc::new(AtomicBool::new(false));
+        self.subscribers().insert(
+            id,
+            Subscriber {
+                topics,
+                tx,
+                overflowed: overflowed.clone(),
+            },
+        );
+        Subscription {
+            id,
+            rx,
+            overflowed,
+            hub: self.clone(),
+        }
+    }
+
+    /// Sends an event to every matching subscriber without waiting for any of them.
+    pub fn publish(&self, event: Arc<HubEvent>) {
+        if let Some(id) = event.id {
+            self.inner.head.fetch_max(id, Ordering::AcqRel);
+        }
+        let mut subscribers = self.subscribers();
+        subscribers.retain(|_, sub| {
+            if !sub.topics.matches(&event.topic) {
+                return true;
+            }
+            match sub.tx.try_send(event.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    sub.overflowed.store(true, Ordering::Release);
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+    }
+
+    /// The newest durable event id this hub has seen (or was told of at start).
+    pub fn head(&self) -> i64 {
+        self.inner.head.load(Ordering::Acquire)
+    }
+
+    /// Tells the hub the log's head at start-up.
+    pub fn set_head(&self, head: i64) {
+        self.inner.head.fetch_max(head, Ordering::AcqRel);
+    }
+
+    /// How many streams are subscribed right now.
+    pub fn subscriber_count(&self) -> usize {
+        self.subscribers().len()
+    }
+
+    /// Ends every stream (graceful shutdown).
+    pub fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+    }
+
+    /// Cancelled when the server shuts down.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.inner.shutdown.clone()
+    }
+
+    fn remove(&self, id: u64) {
+        self.subscribers().remove(&id);
+    }
+}
+
+/// One stream's registration; dropping it forgets the subscriber at once.
+pub struct Subscription {
+    id: u64,
+    rx: mpsc::Receiver<Arc<HubEvent>>,
+    overflowed: Arc<AtomicBool>,
+    hub: Hub,
+}
+
+impl Subscription {
+    /// The next event; `None` once the hub dropped this subscriber.
+    pub async fn recv(&mut self) -> Option<Arc<HubEvent>> {
+        self.rx.recv().await
+    }
+
+    /// Whether the hub dropped this subscriber because its buffer was full.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::Acquire)
+    }
+
+    /// The hub this subscription belongs to.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.remove(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topics(t: &str) -> Arc<TopicSet> {
+        Arc::new(TopicSet::parse([t]).unwrap())
+    }
+
+    #[tokio::test]
+    async fn delivers_to_matching_subscribers_only() {
+        let hub = Hub::new(8);
+        let mut general = hub.subscribe(topics("rooms/general"));
+        let mut other = hub.subscribe(topics("rooms/other"));
+        hub.publish(HubEvent::logged(
+            1,
+            "rooms/general",
+            "/api/rooms/general/recent",
+        ));
+        assert_eq!(general.recv().await.unwrap().id, Some(1));
+        assert!(other.rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_drops_only_that_subscriber() {
+        let hub = Hub::new(2);
+        let slow = hub.subscribe(topics("rooms/*"));
+        let mut fast = hub.subscribe(topics("rooms/*"));
+        for id in 1..=3 {
+            hub.publish(HubEvent::logged(id, "rooms/a", "/x"));
+            assert_eq!(fast.recv().await.unwrap().id, Some(id));
+        }
+        assert!(slow.overflowed());
+        assert!(!fast.overflowed());
+        assert_eq!(hub.subscriber_count(), 1);
+    }
+
+    #[test]
+    fn dropping_a_subscription_forgets_it() {
+        let hub = Hub::new(2);
+        let sub = hub.subscribe(topics("a"));
+        assert_eq!(hub.subscriber_count(), 1);
+        drop(sub);
+        assert_eq!(hub.subscriber_count(), 0);
+    }
+}

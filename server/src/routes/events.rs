@@ -1,0 +1,133 @@
+//! `GET /api/events?topic=…`: the light event stream.
+//!
+//! The subscription is registered before the log is read, so an event committed while the
+//! replay is being read is either in the replay or arrives live (and is dropped by id if it
+//! is in both). The replay is coalesced per URL: each URL once, with its newest id.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderName};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::{wrong_method, AppState};
+use crate::error::ApiError;
+use crate::sse::{changed_frame, event_stream, reset_frame, retry_frame, StreamPlan};
+use crate::store::LoggedEvent;
+use crate::topic::TopicSet;
+
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+/// Reconnection delay the browser is told, before jitter.
+const RETRY_BASE_MS: u64 = 1_000;
+/// Up to this much is added at random, spreading reconnections after a restart.
+const RETRY_JITTER_MS: u64 = 4_000;
+
+/// Mounts `/events`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/events")
+            .route(web::get().to(subscribe))
+            .default_service(wrong_method()),
+    );
+}
+
+async fn subscribe(
+    req: HttpRequest,
+    query: web::Query<Vec<(String, String)>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let topics = TopicSet::parse(
+        query
+            .iter()
+            .filter(|(k, _)| k == "topic")
+            .map(|(_, v)| v.as_str()),
+    )?;
+    // The header wins: it is what the browser sends on its own reconnections.
+    let last_event_id = req
+        .headers()
+        .get(LAST_EVENT_ID)
+        .map(|v| v.to_str().unwrap_or("not-ascii").to_owned())
+        .or_else(|| {
+            query
+                .iter()
+                .find(|(k, _)| k == "lastEventId")
+                .map(|(_, v)| v.clone())
+        });
+
+    let topics = Arc::new(topics);
+    let subscription = state.hub.subscribe(topics.clone());
+    let range = state.store.log_range().await?;
+    let mut preface = vec![retry_frame(RETRY_BASE_MS, RETRY_JITTER_MS)];
+    let mut covered_through = 0;
+    if let Some(raw) = last_event_id.filter(|raw| !raw.is_empty()) {
+        covered_through = range.head;
+        match raw.trim().parse::<i64>() {
+            Err(_) => preface.push(reset_frame(range.head, "invalid_id")),
+            Ok(id) if id > range.head => preface.push(reset_frame(range.head, "ahead_of_log")),
+            Ok(id) if id < range.pruned_through => {
+                preface.push(reset_frame(range.head, "older_than_log"))
+            }
+            Ok(id) => {
+                let missed = state.store.events_after(id, &topics).await?;
+                if let Some(last) = missed.last() {
+                    covered_through = covered_through.max(last.id);
+                }
+                preface.extend(
+                    coalesce(missed)
+                        .iter()
+                        .map(|e| changed_frame(Some(e.id), &e.topic, &e.url)),
+                );
+            }
+        }
+    }
+
+    let plan = StreamPlan {
+        preface,
+        covered_through,
+        subscription,
+        heartbeat: state.config.heartbeat(),
+        shutdown: state.hub.shutdown_token(),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((HeaderName::from_static("x-accel-buffering"), "no"))
+        .streaming(event_stream(plan)))
+}
+
+/// Keeps each URL once, at its newest event, in id order.
+fn coalesce(events: Vec<LoggedEvent>) -> Vec<LoggedEvent> {
+    let mut newest: HashMap<String, LoggedEvent> = HashMap::new();
+    for event in events {
+        newest.insert(event.url.clone(), event);
+    }
+    let mut kept: Vec<_> = newest.into_values().collect();
+    kept.sort_by_key(|e| e.id);
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(id: i64, url: &str) -> LoggedEvent {
+        LoggedEvent {
+            id,
+            topic: "t".into(),
+            url: url.into(),
+        }
+    }
+
+    #[test]
+    fn coalesces_per_url_keeping_the_newest() {
+        let kept = coalesce(vec![
+            ev(1, "/a"),
+            ev(2, "/b"),
+            ev(3, "/a"),
+            ev(4, "/c"),
+            ev(5, "/b"),
+        ]);
+        let ids: Vec<_> = kept.iter().map(|e| (e.id, e.url.as_str())).collect();
+        assert_eq!(ids, vec![(3, "/a"), (4, "/c"), (5, "/b")]);
+    }
+}

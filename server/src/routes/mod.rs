@@ -1,0 +1,62 @@
+//! HTTP endpoints, one file per group, each with a `configure` function.
+
+pub mod events;
+pub mod health;
+pub mod messages;
+pub mod presence;
+pub mod rooms;
+pub mod static_files;
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, Route};
+
+use crate::error::{self, ApiError};
+use crate::hub::Hub;
+use crate::presence::Presence;
+use crate::store::Store;
+use crate::Config;
+
+/// What every handler may use. Handlers see the store only through its trait.
+#[derive(Clone)]
+pub struct AppState {
+    /// The storage and fan-out engine.
+    pub store: Arc<dyn Store>,
+    /// This node's fan-out to its streams.
+    pub hub: Hub,
+    /// Ephemeral presence.
+    pub presence: Presence,
+    /// The settings the server runs with.
+    pub config: Arc<Config>,
+}
+
+/// Mounts the API (with JSON errors for unknown routes) and then the static web app.
+pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(config.max_body_bytes)
+            .error_handler(error::json_error),
+    )
+    .app_data(web::QueryConfig::default().error_handler(error::query_error))
+    .app_data(web::PathConfig::default().error_handler(error::path_error))
+    .configure(health::configure)
+    .service(
+        web::scope("/api")
+            .configure(rooms::configure)
+            .configure(messages::configure)
+            .configure(events::configure)
+            .configure(presence::configure)
+            .default_service(web::to(error::not_found)),
+    )
+    .configure(|cfg| static_files::configure(cfg, &config.www_dir));
+}
+
+/// A resource's fallback: the path exists, the method does not.
+pub fn wrong_method() -> Route {
+    web::route().to(error::method_not_allowed)
+}
+
+/// The room named in the path, validated.
+pub fn room_param(req: &HttpRequest) -> Result<crate::domain::RoomName, ApiError> {
+    crate::domain::RoomName::parse(req.match_info().query("room"))
+}

@@ -1,0 +1,53 @@
+//! Presence: ephemeral, never logged, served `no-store`. A change sends an id-less nudge.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{room_param, wrong_method, AppState};
+use crate::domain::validate_presence_name;
+use crate::error::ApiError;
+use crate::http_cache::ephemeral_json;
+use crate::hub::HubEvent;
+
+/// Mounts `/rooms/{room}/presence`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/rooms/{room}/presence")
+            .route(web::get().to(here))
+            .route(web::post().to(announce))
+            .default_service(wrong_method()),
+    );
+}
+
+async fn here(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let room = room_param(&req)?;
+    let here = state.presence.here(room.as_str());
+    Ok(ephemeral_json(
+        &json!({ "room": room.as_str(), "here": here }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct Announce {
+    name: String,
+}
+
+async fn announce(
+    req: HttpRequest,
+    body: web::Json<Announce>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let room = room_param(&req)?;
+    validate_presence_name(&body.name)?;
+    if state.presence.announce(room.as_str(), &body.name) {
+        state
+            .hub
+            .publish(HubEvent::ephemeral(&room.topic(), &room.presence_url()));
+    }
+    let ttl = state.config.presence_ttl_secs;
+    Ok(HttpResponse::build(StatusCode::OK)
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({ "room": room.as_str(), "ttl_secs": ttl })))
+}

@@ -1,0 +1,126 @@
+//! The event-stream side: how events are encoded, and the stream one subscriber reads.
+//!
+//! A stream starts with `retry:` (once, with jitter, so a restart does not bring every client
+//! back in the same second), then either a `reset` or the coalesced replay of what the client
+//! missed, then live events. Live events the replay already covered are dropped by id, which is
+//! what makes the hand-over from replay to live free of gaps and duplicates. A comment line
+//! every heartbeat keeps proxies from closing an idle stream.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use serde_json::json;
+use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::Subscription;
+
+/// The keep-alive comment.
+pub const HEARTBEAT: &[u8] = b": keep-alive\n\n";
+
+/// A `changed` event naming the URL that changed. Durable events carry their log id as `id:`
+/// and as the ETag the resource now has; ephemeral ones carry neither.
+pub fn changed_frame(id: Option<i64>, topic: &str, url: &str) -> Bytes {
+    match id {
+        Some(id) => {
+            let data = json!({ "url": url, "topic": topic, "etag": format!("\"{id}\"") });
+            Bytes::from(format!("id: {id}\nevent: changed\ndata: {data}\n\n"))
+        }
+        None => {
+            let data = json!({ "url": url, "topic": topic, "ephemeral": true });
+            Bytes::from(format!("event: changed\ndata: {data}\n\n"))
+        }
+    }
+}
+
+/// A `reset`: the client must refetch what it shows. Its id is the head, so the browser resends
+/// a valid id on its next reconnect.
+pub fn reset_frame(head: i64, reason: &str) -> Bytes {
+    let data = json!({ "reason": reason });
+    Bytes::from(format!("id: {head}\nevent: reset\ndata: {data}\n\n"))
+}
+
+/// The `retry:` field, in milliseconds, with jitter.
+pub fn retry_frame(base_ms: u64, jitter_ms: u64) -> Bytes {
+    let retry = base_ms + rand::random_range(0..=jitter_ms);
+    Bytes::from(format!("retry: {retry}\n\n"))
+}
+
+/// Everything a stream needs to start.
+pub struct StreamPlan {
+    /// Frames sent first, in one write: `retry:`, then a reset or the replay.
+    pub preface: Vec<Bytes>,
+    /// Live events with an id up to this one were already covered by the preface.
+    pub covered_through: i64,
+    /// The subscriber's registration in the hub.
+    pub subscription: Subscription,
+    /// Time between keep-alive comments.
+    pub heartbeat: Duration,
+    /// Cancelled on server shutdown; ends the stream.
+    pub shutdown: CancellationToken,
+}
+
+struct State {
+    preface: VecDeque<Bytes>,
+    covered_through: i64,
+    subscription: Subscription,
+    heartbeat: Interval,
+    shutdown: CancellationToken,
+    finished: bool,
+}
+
+/// Turns a plan into the body of the `text/event-stream` response. Dropping the stream (the
+/// client went away) drops the subscription, which removes it from the hub at once.
+pub fn event_stream(plan: StreamPlan) -> impl Stream<Item = Result<Bytes, Infallible>> {
+    let mut heartbeat = interval_at(Instant::now() + plan.heartbeat, plan.heartbeat);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let preface: Bytes = plan.preface.concat().into();
+    let state = State {
+        preface: VecDeque::from([preface]),
+        covered_through: plan.covered_through,
+        subscription: plan.subscription,
+        heartbeat,
+        shutdown: plan.shutdown,
+        finished: false,
+    };
+    futures_util::stream::unfold(state, |mut state| async move {
+        let frame = next_frame(&mut state).await?;
+        Some((Ok(frame), state))
+    })
+}
+
+async fn next_frame(state: &mut State) -> Option<Bytes> {
+    if let Some(frame) = state.preface.pop_front() {
+        return Some(frame);
+    }
+    if state.finished {
+        return None;
+    }
+    loop {
+        tokio::select! {
+            biased;
+            _ = state.shutdown.cancelled() => return None,
+            event = state.subscription.recv() => match event {
+                Some(event) => {
+                    if event.id.is_some_and(|id| id <= state.covered_through) {
+                        continue;
+                    }
+                    state.heartbeat.reset();
+                    return Some(event.frame.clone());
+                }
+                None => {
+                    state.finished = true;
+                    if state.subscription.overflowed() {
+                        let head = state.subscription.hub().head();
+                        return Some(reset_frame(head, "overflow"));
+                    }
+                    return None;
+                }
+            },
+            _ = state.heartbeat.tick() => return Some(Bytes::from_static(HEARTBEAT)),
+        }
+    }
+}

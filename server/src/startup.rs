@@ -1,0 +1,143 @@
+//! Bind first, then build: [`Application::build`] opens the store and binds the listener (port 0
+//! in tests), [`Application::port`] tells where, and [`Application::run_until_stopped`] serves
+//! until SIGTERM or Ctrl-C, then shuts down in order: stop accepting, end the streams, finish
+//! in-flight requests, close the store.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use tracing_actix_web::TracingLogger;
+
+use crate::hub::Hub;
+use crate::presence::Presence;
+use crate::routes::{self, AppState};
+use crate::store::sqlite::SqliteStore;
+use crate::store::Retention;
+use crate::Config;
+
+/// How often retention runs.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    server: Server,
+    local_addr: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens the store, binds the listener and builds the server, without serving yet.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let hub = Hub::new(config.subscriber_buffer);
+        let data_dir = config.data_dir.clone();
+        let store_hub = hub.clone();
+        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&data_dir, store_hub))
+            .await?
+            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+        let state = AppState {
+            store: Arc::new(store),
+            hub,
+            presence: Presence::new(Duration::from_secs(config.presence_ttl_secs)),
+            config: Arc::new(config),
+        };
+
+        let listener = TcpListener::bind(state.config.bind)
+            .with_context(|| format!("binding {}", state.config.bind))?;
+        let local_addr = listener.local_addr()?;
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            let config = app_state.config.clone();
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(web::Data::new(app_state.clone()))
+                .configure(|cfg| routes::configure(cfg, &config))
+        })
+        .listen(listener)?
+        // Signals are handled in `run_until_stopped`, which must end the streams first.
+        .disable_signals()
+        .shutdown_timeout(10)
+        .run();
+        Ok(Self {
+            server,
+            local_addr,
+            state,
+        })
+    }
+
+    /// The port the listener is bound to.
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The hub, for tests that count subscribers.
+    pub fn hub(&self) -> Hub {
+        self.state.hub.clone()
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then shuts down gracefully.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self { server, state, .. } = self;
+        let handle = server.handle();
+        let pruner = tokio::spawn(prune_periodically(state.clone()));
+        let shutdown = {
+            let hub = state.hub.clone();
+            async move {
+                wait_for_signal().await;
+                tracing::info!("shutting down: ending streams and finishing requests");
+                hub.shutdown();
+                handle.stop(true).await;
+            }
+        };
+        let (served, ()) = tokio::join!(server, shutdown);
+        pruner.abort();
+        state.store.close().await;
+        served.context("serving")
+    }
+}
+
+async fn prune_periodically(state: AppState) {
+    let retention = Retention {
+        max_events: state.config.retain_events,
+        max_age_secs: state.config.retain_secs,
+    };
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tick.tick().await;
+        match state.store.prune(retention).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "pruned the event log"),
+            Err(error) => tracing::warn!(%error, "pruning the event log failed"),
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
