@@ -56,6 +56,9 @@ impl Application {
                 .app_data(web::Data::new(app_state.clone()))
                 .configure(|cfg| routes::configure(cfg, &config))
         })
+        // An event-stream client never half-closes; treating EOF as gone is what lets a closed
+        // stream be forgotten at once instead of at the next heartbeat write.
+        .h1_allow_half_closed(false)
         .listen(listener)?
         // Signals are handled in `run_until_stopped`, which must end the streams first.
         .disable_signals()
@@ -81,6 +84,11 @@ impl Application {
     /// The hub, for tests that count subscribers.
     pub fn hub(&self) -> Hub {
         self.state.hub.clone()
+    }
+
+    /// The store, for tests that drive retention.
+    pub fn store(&self) -> Arc<dyn crate::store::Store> {
+        self.state.store.clone()
     }
 
     /// Serves until SIGTERM or Ctrl-C, then shuts down gracefully.

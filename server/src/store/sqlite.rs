@@ -52,6 +52,7 @@ impl SqliteStore {
         let mut conn = Connection::open(&path)?;
         schema::configure_writer(&conn)?;
         schema::migrate(&mut conn)?;
+        write::ensure_general(&mut conn)?;
         let head = schema::head(&conn)?;
         hub.set_head(head);
 

@@ -86,9 +86,6 @@ impl Writer {
 
     /// Serves jobs until every sender is gone, then returns (closing the connection).
     pub fn run(mut self, jobs: mpsc::Receiver<WriteJob>) {
-        if let Err(e) = self.ensure_general() {
-            tracing::error!(error = %e, "could not create the general room");
-        }
         while let Ok(first) = jobs.recv() {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
@@ -99,19 +96,6 @@ impl Writer {
             }
             self.commit_batch(batch);
         }
-    }
-
-    fn ensure_general(&mut self) -> StoreResult<()> {
-        let general =
-            RoomName::parse("general").map_err(|e| StoreError::Database(e.to_string()))?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut events = Vec::new();
-        create_room(&tx, &general, &mut events)?;
-        tx.commit()?;
-        self.publish(events);
-        Ok(())
     }
 
     fn commit_batch(&mut self, batch: Vec<WriteJob>) {
@@ -147,6 +131,15 @@ impl Writer {
                 .publish(HubEvent::logged(event.id, &event.topic, &event.url));
         }
     }
+}
+
+/// Creates the `general` room if it does not exist yet (before any subscriber can listen).
+pub fn ensure_general(conn: &mut Connection) -> StoreResult<()> {
+    let general = RoomName::parse("general").map_err(|e| StoreError::Database(e.to_string()))?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    create_room(&tx, &general, &mut Vec::new())?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// Applies one job inside a savepoint, so a job that fails leaves no trace and does not spoil

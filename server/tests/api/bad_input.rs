@@ -1,0 +1,204 @@
+//! Every bad input gets a clear 4xx with a JSON body, and changes nothing.
+
+use serde_json::json;
+
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp};
+
+const MESSAGES: &str = "/api/rooms/general/messages";
+
+/// Runs `case`, then checks that the log and the room are exactly as before.
+async fn changes_nothing(app: &TestApp, case: impl std::future::Future<Output = ()>) {
+    let head = app.hub.head();
+    let rooms = app.get_json("/api/rooms").await;
+    let recent = app.get_json("/api/rooms/general/recent").await;
+    case.await;
+    assert_eq!(app.hub.head(), head, "no event was logged");
+    assert_eq!(app.get_json("/api/rooms").await, rooms);
+    assert_eq!(app.get_json("/api/rooms/general/recent").await, recent);
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_400() {
+    let app = spawn_app().await;
+    changes_nothing(&app, async {
+        let response = app
+            .post_raw(MESSAGES, "application/json", "{\"author\": \"a\", ")
+            .await;
+        assert_error(response, 400, "invalid_json").await;
+        let response = app
+            .post_raw(
+                MESSAGES,
+                "application/json",
+                "{\"author\": 1, \"text\": \"x\"}",
+            )
+            .await;
+        assert_error(response, 400, "invalid_json").await;
+        let response = app
+            .post_raw(MESSAGES, "application/json", "{\"text\": \"x\"}")
+            .await;
+        assert_error(response, 400, "invalid_json").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_wrong_content_type_is_a_415() {
+    let app = spawn_app().await;
+    changes_nothing(&app, async {
+        let body = json!({ "author": "a", "text": "x" }).to_string();
+        let response = app.post_raw(MESSAGES, "text/plain", body).await;
+        assert_error(response, 415, "unsupported_media_type").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_a_413_at_the_configured_limit() {
+    let app = spawn_app_with(|c| c.max_body_bytes = 1024).await;
+    changes_nothing(&app, async {
+        let body = json!({ "author": "a", "text": "x".repeat(1100) }).to_string();
+        let response = app.post_raw(MESSAGES, "application/json", body).await;
+        assert_error(response, 413, "body_too_large").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn empty_blank_and_over_long_fields_are_400s() {
+    let app = spawn_app().await;
+    changes_nothing(&app, async {
+        assert_error(
+            app.post_message("general", "ann", "").await,
+            400,
+            "empty_text",
+        )
+        .await;
+        assert_error(
+            app.post_message("general", "ann", " \n ").await,
+            400,
+            "empty_text",
+        )
+        .await;
+        assert_error(
+            app.post_message("general", "", "x").await,
+            400,
+            "empty_author",
+        )
+        .await;
+        let long = "é".repeat(2001);
+        assert_error(
+            app.post_message("general", "ann", &long).await,
+            400,
+            "text_too_long",
+        )
+        .await;
+        let long_name = "a".repeat(65);
+        assert_error(
+            app.post_message("general", &long_name, "x").await,
+            400,
+            "author_too_long",
+        )
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_room_names_are_400s() {
+    let app = spawn_app().await;
+    changes_nothing(&app, async {
+        for room in ["General", "-x", "a_b", "%20", &"a".repeat(65)] {
+            let response = app.post_message(room, "ann", "x").await;
+            assert_error(response, 400, "invalid_room").await;
+            let put = app
+                .client
+                .put(app.url(&format!("/api/rooms/{room}")))
+                .send()
+                .await
+                .unwrap();
+            assert_error(put, 400, "invalid_room").await;
+            assert_error(
+                app.get(&format!("/api/rooms/{room}/recent")).await,
+                400,
+                "invalid_room",
+            )
+            .await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404s_and_wrong_methods_405s() {
+    let app = spawn_app().await;
+    changes_nothing(&app, async {
+        assert_error(app.get("/api/nothing/here").await, 404, "not_found").await;
+        assert_error(app.get("/no-such-file.txt").await, 404, "not_found").await;
+        let delete = app
+            .client
+            .delete(app.url("/api/rooms/general/recent"))
+            .send()
+            .await
+            .unwrap();
+        assert_error(delete, 405, "method_not_allowed").await;
+        let put = app.client.put(app.url(MESSAGES)).send().await.unwrap();
+        assert_error(put, 405, "method_not_allowed").await;
+        let post = app
+            .client
+            .post(app.url("/api/events?topic=a"))
+            .send()
+            .await
+            .unwrap();
+        assert_error(post, 405, "method_not_allowed").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_page_queries_are_400s() {
+    let app = spawn_app().await;
+    changes_nothing(&app, async {
+        for query in ["after=abc", "before=1.5", "limit=ten", "limit=-1", "what=1"] {
+            let response = app.get(&format!("{MESSAGES}?{query}")).await;
+            assert_error(response, 400, "invalid_query").await;
+        }
+        for query in ["limit=0", "limit=101"] {
+            let response = app.get(&format!("{MESSAGES}?{query}")).await;
+            assert_error(response, 400, "invalid_limit").await;
+        }
+        let response = app.get(&format!("{MESSAGES}?after=1&before=5")).await;
+        assert_error(response, 400, "conflicting_cursor").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_event_stream_requests_are_400s() {
+    let app = spawn_app().await;
+    changes_nothing(&app, async {
+        assert_error(app.get("/api/events").await, 400, "missing_topic").await;
+        assert_error(app.get("/api/events?topic=").await, 400, "invalid_topic").await;
+        assert_error(
+            app.get("/api/events?topic=rooms*").await,
+            400,
+            "invalid_topic",
+        )
+        .await;
+        assert_eq!(app.hub.subscriber_count(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_presence_announcements_are_400s() {
+    let app = spawn_app().await;
+    let path = "/api/rooms/general/presence";
+    let response = app
+        .post_raw(path, "application/json", "{\"name\": \"\"}")
+        .await;
+    assert_error(response, 400, "empty_name").await;
+    let response = app.post_raw(path, "application/json", "[]").await;
+    assert_error(response, 400, "invalid_json").await;
+    let here = app.get_json(path).await;
+    assert_eq!(here["here"], json!([]));
+}

@@ -1,0 +1,310 @@
+//! The event stream, read the way EventSource reads it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::helpers::{spawn_app, spawn_app_with, wait_until};
+use crate::sse_client::{Item, SseClient};
+
+#[tokio::test]
+async fn the_stream_has_the_contract_headers_and_sends_retry_with_jitter() {
+    let app = spawn_app().await;
+    let mut stream = app.subscribe("topic=rooms/general", None).await;
+    assert_eq!(stream.headers["content-type"], "text/event-stream");
+    assert_eq!(stream.headers["cache-control"], "no-store");
+    assert_eq!(stream.headers["x-accel-buffering"], "no");
+    match stream.next_item().await {
+        Some(Item::Retry(ms)) => assert!((1_000..=5_000).contains(&ms), "retry {ms}"),
+        other => panic!("expected retry first, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_post_produces_exactly_one_light_changed_event() {
+    let app = spawn_app().await;
+    let mut stream = app
+        .subscribe("topic=rooms/general&topic=rooms/sync", None)
+        .await;
+    let posted = app.post_ok("general", "hello").await;
+    // A later write on another subscribed topic marks the end: events arrive in commit order,
+    // so anything the first POST caused must come before it.
+    app.post_ok("sync", "marker").await;
+    let events = stream
+        .events_until(|e| e.json()["topic"] == "rooms/sync")
+        .await;
+    let general: Vec<_> = events
+        .iter()
+        .filter(|e| e.json()["topic"] == "rooms/general")
+        .collect();
+    assert_eq!(general.len(), 1, "events: {events:?}");
+    let event = general[0];
+    assert_eq!(event.event, "changed");
+    assert_eq!(event.id(), posted["event_id"].as_i64().unwrap());
+    let data = event.json();
+    assert_eq!(data["url"], "/api/rooms/general/recent");
+    assert_eq!(data["etag"], format!("\"{}\"", posted["event_id"]));
+    assert!(
+        data.get("text").is_none(),
+        "a nudge carries no content: {data}"
+    );
+}
+
+#[tokio::test]
+async fn prefix_topics_match_below_the_prefix_only() {
+    let app = spawn_app().await;
+    let mut stream = app.subscribe("topic=rooms/*", None).await;
+    // Creating a room logs an event on `rooms`, which `rooms/*` must not match.
+    let created = app
+        .client
+        .put(app.url("/api/rooms/new"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let posted = app.post_ok("new", "x").await;
+    let event = stream.next_event().await.unwrap();
+    assert_eq!(event.id(), posted["event_id"].as_i64().unwrap());
+    assert_eq!(event.json()["topic"], "rooms/new");
+}
+
+#[tokio::test]
+async fn resuming_replays_what_was_missed_coalesced_per_url_then_goes_live() {
+    let app = spawn_app().await;
+    let start = app.post_ok("general", "before").await["event_id"]
+        .as_i64()
+        .unwrap();
+    let mut newest = HashMap::new();
+    for (room, text) in [
+        ("general", "a"),
+        ("lobby", "b"),
+        ("general", "c"),
+        ("other", "d"),
+        ("lobby", "e"),
+    ] {
+        let id = app.post_ok(room, text).await["event_id"].as_i64().unwrap();
+        newest.insert(format!("/api/rooms/{room}/recent"), id);
+    }
+    let mut stream = app
+        .subscribe(
+            "topic=rooms/general&topic=rooms/lobby",
+            Some(&start.to_string()),
+        )
+        .await;
+    let replay = [
+        stream.next_event().await.unwrap(),
+        stream.next_event().await.unwrap(),
+    ];
+    let got: Vec<_> = replay
+        .iter()
+        .map(|e| (e.json()["url"].as_str().unwrap().to_owned(), e.id()))
+        .collect();
+    let mut want: Vec<_> = ["/api/rooms/general/recent", "/api/rooms/lobby/recent"]
+        .iter()
+        .map(|u| (u.to_string(), newest[*u]))
+        .collect();
+    want.sort_by_key(|(_, id)| *id);
+    assert_eq!(got, want, "each URL once, at its newest id, in id order");
+
+    let live = app.post_ok("general", "live").await["event_id"]
+        .as_i64()
+        .unwrap();
+    let next = stream.next_event().await.unwrap();
+    assert_eq!(
+        next.id(),
+        live,
+        "live follows the replay with nothing in between"
+    );
+}
+
+#[tokio::test]
+async fn the_last_event_id_query_parameter_resumes_too() {
+    let app = spawn_app().await;
+    let start = app.post_ok("general", "one").await["event_id"]
+        .as_i64()
+        .unwrap();
+    let missed = app.post_ok("general", "two").await["event_id"]
+        .as_i64()
+        .unwrap();
+    let mut stream = app
+        .subscribe(&format!("topic=rooms/general&lastEventId={start}"), None)
+        .await;
+    assert_eq!(stream.next_event().await.unwrap().id(), missed);
+}
+
+#[tokio::test]
+async fn an_unusable_last_event_id_gets_a_reset_carrying_the_head() {
+    let app = spawn_app().await;
+    app.post_ok("general", "one").await;
+    for bad in ["abc", "1000000"] {
+        let head = app.hub.head();
+        let mut stream = app.subscribe("topic=rooms/general", Some(bad)).await;
+        let event = stream.next_event().await.unwrap();
+        assert_eq!(event.event, "reset", "for Last-Event-ID {bad}");
+        assert_eq!(event.id(), head);
+        // After the reset the stream is live.
+        let posted = app.post_ok("general", "after reset").await["event_id"]
+            .as_i64()
+            .unwrap();
+        assert_eq!(stream.next_event().await.unwrap().id(), posted);
+    }
+}
+
+#[tokio::test]
+async fn an_id_older_than_the_retained_log_gets_a_reset() {
+    let app = spawn_app_with(|c| c.retain_events = 2).await;
+    let old = app.post_ok("general", "old").await["event_id"]
+        .as_i64()
+        .unwrap();
+    for i in 0..4 {
+        app.post_ok("general", &format!("m{i}")).await;
+    }
+    let removed = app
+        .store
+        .prune(nudge_server::store::Retention {
+            max_events: 2,
+            max_age_secs: 3600,
+        })
+        .await
+        .unwrap();
+    assert!(removed > 0);
+    let mut stream = app
+        .subscribe("topic=rooms/general", Some(&(old - 1).to_string()))
+        .await;
+    let event = stream.next_event().await.unwrap();
+    assert_eq!(event.event, "reset");
+    assert_eq!(event.id(), app.hub.head());
+}
+
+#[tokio::test]
+async fn a_heartbeat_comment_keeps_an_idle_stream_alive() {
+    let app = spawn_app_with(|c| c.heartbeat_secs = 1).await;
+    let mut stream = app.subscribe("topic=rooms/general", None).await;
+    loop {
+        match stream.next_item().await.expect("open") {
+            Item::Comment(c) => {
+                assert_eq!(c, "keep-alive");
+                break;
+            }
+            Item::Retry(_) => {}
+            Item::Event(e) => panic!("no event expected: {e:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_closed_connection_is_forgotten_at_once() {
+    let app = spawn_app().await;
+    let streams = [
+        app.subscribe("topic=rooms/general", None).await,
+        app.subscribe("topic=rooms/*", None).await,
+    ];
+    assert_eq!(app.hub.subscriber_count(), 2);
+    drop(streams);
+    let hub = app.hub.clone();
+    wait_until(Duration::from_secs(5), || {
+        let hub = hub.clone();
+        async move { hub.subscriber_count() == 0 }
+    })
+    .await;
+}
+
+/// Writers post to several rooms while a reader keeps disconnecting and resuming from the last
+/// id it saw. Within each connection ids must strictly increase (no duplicate between replay
+/// and live), and every event up to the last id a connection saw must be covered by it: seen
+/// itself, or superseded by a newer event for the same URL (coalescing). No gap, no duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_under_concurrent_writes_has_no_gap_and_no_duplicate() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let start = app.hub.head();
+    let (done_tx, done_rx) = tokio::sync::watch::channel(None::<i64>);
+
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let mut written = Vec::new();
+                for i in 0..50 {
+                    let room = format!("r{}", (w * 7 + i) % 6);
+                    let id = app.post_ok(&room, &format!("{w}-{i}")).await["event_id"]
+                        .as_i64()
+                        .unwrap();
+                    written.push((format!("/api/rooms/{room}/recent"), id));
+                }
+                written
+            })
+        })
+        .collect();
+
+    let reader = {
+        let app = app.clone();
+        let mut done_rx = done_rx.clone();
+        tokio::spawn(async move {
+            let mut connections: Vec<(i64, Vec<(String, i64)>)> = Vec::new();
+            let mut last = start;
+            for round in 0.. {
+                let mut stream: SseClient = app
+                    .subscribe("topic=rooms/*", Some(&last.to_string()))
+                    .await;
+                let mut seen = Vec::new();
+                let resumed_from = last;
+                while seen.len() < 1 + round % 7 {
+                    if done_rx.borrow().is_some_and(|head| last >= head) {
+                        break;
+                    }
+                    tokio::select! {
+                        event = stream.next_event() => {
+                            let event = event.expect("open");
+                            assert_eq!(event.event, "changed");
+                            let id = event.id();
+                            seen.push((event.json()["url"].as_str().unwrap().to_owned(), id));
+                            last = id;
+                        }
+                        _ = done_rx.changed() => {}
+                    }
+                }
+                connections.push((resumed_from, seen));
+                if done_rx.borrow().is_some_and(|head| last >= head) {
+                    return connections;
+                }
+            }
+            unreachable!()
+        })
+    };
+
+    let mut written = Vec::new();
+    for writer in writers {
+        written.extend(writer.await.unwrap());
+    }
+    let final_head = written.iter().map(|(_, id)| *id).max().unwrap();
+    done_tx.send(Some(final_head)).unwrap();
+    let connections = tokio::time::timeout(Duration::from_secs(30), reader)
+        .await
+        .expect("the reader catches up")
+        .unwrap();
+
+    assert!(connections.len() > 3, "the reader resumed several times");
+    for (resumed_from, seen) in &connections {
+        let ids: Vec<i64> = seen.iter().map(|(_, id)| *id).collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "strictly increasing from {resumed_from}: {ids:?}"
+        );
+    }
+    // The connection whose range (resumed_from, last seen] crosses an event must deliver it, or
+    // a newer event for the same URL, itself or (when the replay put that newer event after the
+    // point where the reader let go) in a later connection. Otherwise the event was lost.
+    for (url, id) in &written {
+        let crossing = connections
+            .iter()
+            .position(|(from, seen)| *from < *id && seen.last().is_some_and(|(_, last)| last >= id))
+            .unwrap_or_else(|| panic!("no connection got past event {id}"));
+        let covered = connections[crossing..]
+            .iter()
+            .flat_map(|(_, seen)| seen)
+            .any(|(u, i)| u == url && i >= id);
+        assert!(
+            covered,
+            "event {id} for {url} was lost (connections: {connections:?})"
+        );
+    }
+}

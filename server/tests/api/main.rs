@@ -1,0 +1,10 @@
+//! API tests: each starts a real server on port 0 over a fresh SQLite file and talks HTTP to it.
+
+mod helpers;
+mod sse_client;
+
+mod bad_input;
+mod events;
+mod idempotency;
+mod messages;
+mod presence;
