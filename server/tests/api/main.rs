@@ -8,3 +8,4 @@ mod events;
 mod idempotency;
 mod messages;
 mod presence;
+mod process;

@@ -1,0 +1,219 @@
+//! Tests of the real `nudge` binary as a process: killed with SIGKILL mid-burst, no
+//! acknowledged write is lost and retries store nothing twice; stopped with SIGTERM, it ends its
+//! streams and exits cleanly.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+/// The `nudge` binary, killed on drop whatever happens in the test.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nudge"))
+            .args(["--bind", "127.0.0.1:0", "--www-dir", "/nonexistent"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nudge starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the listening line");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self { child, base }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill(); // SIGKILL: no shutdown code runs.
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn post(client: &reqwest::Client, base: &str, key: &str) -> Result<Value, ()> {
+    let response = client
+        .post(format!("{base}/api/rooms/crash/messages"))
+        .header("Idempotency-Key", key)
+        .json(&json!({ "author": "burst", "text": key }))
+        .send()
+        .await
+        .map_err(drop)?;
+    if response.status() != 201 {
+        return Err(());
+    }
+    response.json().await.map_err(drop)
+}
+
+async fn all_messages(client: &reqwest::Client, base: &str) -> Vec<Value> {
+    let mut messages = Vec::new();
+    let mut after = 0;
+    loop {
+        let page: Value = client
+            .get(format!(
+                "{base}/api/rooms/crash/messages?after={after}&limit=100"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let batch = page["messages"].as_array().unwrap().clone();
+        let Some(last) = batch.last() else {
+            return messages;
+        };
+        after = last["id"].as_i64().unwrap();
+        messages.extend(batch);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_sigkill_and_retries_do_not_duplicate() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = Server::start(data.path());
+    let client = reqwest::Client::new();
+    let acked = Arc::new(std::sync::Mutex::new(HashMap::<String, i64>::new()));
+    let ack_count = Arc::new(AtomicUsize::new(0));
+    let attempted: Vec<String> = (0..8)
+        .flat_map(|w| (0..200).map(move |i| format!("w{w}-{i}")))
+        .collect();
+
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (client, base) = (client.clone(), server.base.clone());
+            let (acked, ack_count) = (acked.clone(), ack_count.clone());
+            tokio::spawn(async move {
+                for i in 0..200 {
+                    let key = format!("w{w}-{i}");
+                    match post(&client, &base, &key).await {
+                        Ok(message) => {
+                            acked
+                                .lock()
+                                .unwrap()
+                                .insert(key, message["id"].as_i64().unwrap());
+                            ack_count.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(()) => return, // the server is gone
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Kill the server mid-burst, once a good number of writes were acknowledged.
+    crate::helpers::wait_until(std::time::Duration::from_secs(30), || {
+        let ack_count = ack_count.clone();
+        async move { ack_count.load(Ordering::SeqCst) >= 300 }
+    })
+    .await;
+    server.kill();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 300 && acked.len() < attempted.len(),
+        "killed mid-burst: {}",
+        acked.len()
+    );
+
+    let server = Server::start(data.path());
+    let stored = all_messages(&client, &server.base).await;
+    let stored_ids: HashMap<String, i64> = stored
+        .iter()
+        .map(|m| {
+            (
+                m["text"].as_str().unwrap().to_owned(),
+                m["id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    for (key, id) in &acked {
+        assert_eq!(
+            stored_ids.get(key),
+            Some(id),
+            "acknowledged write {key} was lost"
+        );
+    }
+
+    // Retry everything, acknowledged or not: each request takes effect exactly once.
+    for key in &attempted {
+        let message = post(&client, &server.base, key)
+            .await
+            .expect("the retry succeeds");
+        if let Some(id) = acked.get(key) {
+            assert_eq!(
+                message["id"].as_i64().unwrap(),
+                *id,
+                "a retry answers as the first time"
+            );
+        }
+    }
+    let after_retry = all_messages(&client, &server.base).await;
+    let texts: Vec<&str> = after_retry
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    let unique: HashSet<&str> = texts.iter().copied().collect();
+    assert_eq!(texts.len(), unique.len(), "no duplicates");
+    assert_eq!(unique.len(), attempted.len(), "every request stored once");
+}
+
+#[tokio::test]
+async fn sigterm_ends_the_streams_and_exits_cleanly() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = Server::start(data.path());
+    let response = reqwest::get(format!("{}/api/events?topic=rooms/general", server.base))
+        .await
+        .unwrap();
+    let mut stream = crate::sse_client::SseClient::new(response);
+    assert!(matches!(
+        stream.next_item().await,
+        Some(crate::sse_client::Item::Retry(_))
+    ));
+
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        stream.next_item().await,
+        None,
+        "the stream ends on shutdown"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nudge exits within 10 s of SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+}
