@@ -41,6 +41,10 @@ lint:
 	@cargo fmt --all -- --check
 	@cargo clippy --workspace --all-targets -- -D warnings
 
+# Prints throughput, latency and memory beside baselines measured in the same run.
+bench:
+	@ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn); cargo bench -p nudge-server --bench load
+
 clean:
 	@cargo clean
 	@rm -rf www/gen

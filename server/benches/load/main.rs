@@ -1,0 +1,113 @@
+//! The server benchmark: `make bench` (or `cargo bench -p nudge-server --bench load`).
+//!
+//! Every figure is printed beside a baseline measured in the same run by the same load client,
+//! because machines here are noisy and only ratios hold:
+//! - durable messages per second at 1, 16 and 256 concurrent writers, beside a trivial
+//!   actix-web handler that parses the same JSON, answers 201 and stores nothing (the ceiling);
+//! - time from POST to delivery at 1,000 and 10,000 subscribers, beside a bare tokio broadcaster
+//!   that writes the same event to the same number of sockets (the floor);
+//! - resident memory per idle subscriber, beside the same floor.
+//!
+//! Servers run as separate processes (a process may hold at most 20,000 open files, so 10,000
+//! subscribers need the client and the server apart): `nudge` itself, and this binary re-run
+//! with `--role ceiling` or `--role floor`.
+
+mod baselines;
+mod client;
+mod machine;
+mod process;
+
+use std::time::Duration;
+
+use client::{durable_writes, latency_rounds, open_subscribers, Stats};
+use process::ServerProcess;
+
+/// Writer counts for the throughput table.
+const WRITERS: [usize; 3] = [1, 16, 256];
+/// Subscriber counts for the latency table.
+const SUBSCRIBERS: [usize; 2] = [1_000, 10_000];
+/// How long each throughput point runs.
+const WRITE_SECS: f64 = 3.0;
+/// POSTs (or broadcasts) per latency point, after one warm-up round that is not counted.
+const ROUNDS: usize = 50;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--role") {
+        return baselines::serve(args.get(i + 1).map(String::as_str).unwrap_or(""));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
+    println!("# nudge server benchmark\n");
+    println!("{}", machine::describe());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::MAX)
+        .build()?;
+
+    println!("## Durable writes per second (POST /api/rooms/bench/messages)\n");
+    println!("| writers | nudge (SQLite, synchronous=FULL) | ceiling (parse JSON, 201) | ratio |");
+    println!("| ---: | ---: | ---: | ---: |");
+    for writers in WRITERS {
+        let nudge = ServerProcess::nudge()?;
+        let durable = durable_writes(&client, &nudge.base, writers, WRITE_SECS).await?;
+        drop(nudge);
+        let ceiling = ServerProcess::baseline("ceiling")?;
+        let trivial = durable_writes(&client, &ceiling.base, writers, WRITE_SECS).await?;
+        drop(ceiling);
+        println!(
+            "| {writers} | {durable:.0}/s | {trivial:.0}/s | {:.2}× |",
+            durable / trivial
+        );
+    }
+
+    println!("\n## POST to delivery, milliseconds ({ROUNDS} events per size)\n");
+    println!("| subscribers | nudge p50 / p99 / max | floor p50 / p99 / max | p99 ratio |");
+    println!("| ---: | ---: | ---: | ---: |");
+    let mut memory = Vec::new();
+    for subscribers in SUBSCRIBERS {
+        let nudge = ServerProcess::nudge()?;
+        let before = nudge.rss_kib()?;
+        let subs = open_subscribers(&nudge.base, subscribers).await?;
+        let nudge_rss = (nudge.rss_kib()? - before) as f64 * 1024.0 / subscribers as f64;
+        let nudge_stats = latency_rounds(&client, &nudge.base, subs, ROUNDS).await?;
+        drop(nudge);
+
+        let floor = ServerProcess::baseline("floor")?;
+        let before = floor.rss_kib()?;
+        let subs = open_subscribers(&floor.base, subscribers).await?;
+        let floor_rss = (floor.rss_kib()? - before) as f64 * 1024.0 / subscribers as f64;
+        let floor_stats = latency_rounds(&client, &floor.base, subs, ROUNDS).await?;
+        drop(floor);
+
+        println!(
+            "| {subscribers} | {} | {} | {:.2}× |",
+            fmt_stats(&nudge_stats),
+            fmt_stats(&floor_stats),
+            nudge_stats.p99 / floor_stats.p99
+        );
+        memory.push((subscribers, nudge_rss, floor_rss));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    println!("\n## Resident memory per idle subscriber\n");
+    println!("| subscribers | nudge | floor | ratio |");
+    println!("| ---: | ---: | ---: | ---: |");
+    for (subscribers, nudge, floor) in memory {
+        println!(
+            "| {subscribers} | {:.1} KB | {:.1} KB | {:.2}× |",
+            nudge / 1000.0,
+            floor / 1000.0,
+            nudge / floor
+        );
+    }
+    Ok(())
+}
+
+fn fmt_stats(stats: &Stats) -> String {
+    format!("{:.1} / {:.1} / {:.1}", stats.p50, stats.p99, stats.max)
+}

@@ -1,0 +1,78 @@
+//! Servers under test, each a child process killed on drop.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use anyhow::Context;
+use tempfile::TempDir;
+
+/// A running server process and its base URL.
+pub struct ServerProcess {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    _data: Option<TempDir>,
+}
+
+impl ServerProcess {
+    /// The real `nudge` binary on a fresh data directory.
+    pub fn nudge() -> anyhow::Result<Self> {
+        let data = tempfile::tempdir()?;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_nudge"));
+        command
+            .args([
+                "--bind",
+                "127.0.0.1:0",
+                "--www-dir",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../www"),
+            ])
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("RUST_LOG", "error");
+        Self::spawn(command, Some(data))
+    }
+
+    /// This benchmark binary in one of its baseline roles.
+    pub fn baseline(role: &str) -> anyhow::Result<Self> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command.args(["--role", role]);
+        Self::spawn(command, None)
+    }
+
+    fn spawn(mut command: Command, data: Option<TempDir>) -> anyhow::Result<Self> {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting a server")?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().context("stdout")?).read_line(&mut line)?;
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .with_context(|| format!("unexpected first line {line:?}"))?
+            .to_owned();
+        Ok(Self {
+            child,
+            base,
+            _data: data,
+        })
+    }
+
+    /// Resident set size of the server, in KiB.
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("VmRSS")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
