@@ -26,7 +26,7 @@ run: sw server
 
 test: sw
 	@cargo build -p nudge-server --bin nudge
-	@$(MAKE) --no-print-directory test-server test-sw test-e2e
+	@$(MAKE) --no-print-directory -k test-server test-sw test-e2e
 
 test-server:
 	@cargo test -p nudge-server

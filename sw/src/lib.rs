@@ -1,1 +1,30 @@
-//! nudge ServiceWorker (placeholder)
+//! nudge's ServiceWorker: keeps a copy of every non-ephemeral response, answers from it when
+//! the network is gone, and refreshes it when the server nudges.
+//!
+//! Shaped like Workbox. The JS loader (`www/sw.js`) instantiates this module synchronously
+//! and hands every event to [`worker`]:
+//!
+//! - [`worker`]: the entry points (`install`, `activate`, `fetch`, `message`).
+//! - [`config`]: nudge's route table, the one place that says which URL gets which strategy.
+//! - [`router`]: routes and first-match routing; no match means "do not intercept" (pure).
+//! - [`strategy`]: one small type per strategy over a shared `StrategyHandler` that owns
+//!   fetch, cache match and cache put.
+//! - [`cacheability`]: what may be stored (never `no-store`, errors, opaque, 206, non-GET; pure).
+//! - [`precache`]: the build-time manifest of the app shell, installed and cleaned up.
+//! - [`nudge`]: revalidation of one URL per nudge, coalesced while in flight.
+//! - [`messages`]: the page ⇄ SW message shapes.
+//! - [`respond`]: responses the SW makes itself (offline-marked copies, JSON errors).
+//! - [`web`]: worker-safe bindings through the global scope, never `window()`.
+//! - [`error`]: JavaScript errors wrapped once into [`error::SwError`].
+
+pub mod cacheability;
+pub mod config;
+pub mod error;
+pub mod messages;
+pub mod nudge;
+pub mod precache;
+pub mod respond;
+pub mod router;
+pub mod strategy;
+pub mod web;
+pub mod worker;

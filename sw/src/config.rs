@@ -1,0 +1,149 @@
+//! nudge's route table: which strategy answers which request.
+//!
+//! The order is the policy: exceptions first (the event stream, ephemeral presence, reads
+//! that ask for the cache only), broad rules last (anything under `/api/`). Anything no route
+//! takes, and every method but GET, is left to the browser.
+
+use std::rc::Rc;
+
+use crate::precache::Manifest;
+use crate::router::{Matcher, Pattern, Route, Router};
+use crate::strategy::{CacheFirst, CacheOnly, NetworkFirst, NetworkOnly, Strategy};
+
+/// The runtime cache for API reads. Versioned by hand: bump it only when the format of stored
+/// entries changes, since activating a new shell must not throw away offline data.
+pub const API_CACHE: &str = "nudge-api-v1";
+
+/// The path of the app shell, served for every navigation when offline.
+pub const SHELL: &str = "/";
+
+/// A route's handler.
+pub type Handler = Rc<dyn Strategy>;
+
+/// The routes for a SW whose precache is `manifest`.
+pub fn router(manifest: &Manifest) -> Router<Handler> {
+    let precache = manifest.cache_name();
+    let api = || Matcher::Prefix("/api/".to_owned());
+    let same_origin = |matcher: Matcher| Matcher::All(vec![Matcher::SameOrigin, matcher]);
+    Router::<Handler>::new()
+        // A ServiceWorker cannot hold a stream; the page holds it, untouched.
+        .route(Route::pass(
+            "event-stream",
+            same_origin(Matcher::Exact("/api/events".to_owned())),
+        ))
+        .route(Route::get(
+            "navigation",
+            Matcher::Navigate,
+            handler(NetworkFirst::new(&precache).read_only().fallback_to(SHELL)),
+        ))
+        // Ephemeral: the server says no-store anyway; the route table says it too.
+        .route(Route::get(
+            "presence",
+            same_origin(Matcher::Pattern(Pattern::parse(
+                "/api/rooms/:room/presence",
+            ))),
+            handler(NetworkOnly),
+        ))
+        // The page re-renders after an `updated` message without touching the network.
+        .route(Route::get(
+            "cached-read",
+            Matcher::All(vec![Matcher::SameOrigin, Matcher::OnlyIfCached, api()]),
+            handler(CacheOnly::new(API_CACHE)),
+        ))
+        .route(Route::get(
+            "shell",
+            same_origin(Matcher::OneOf(manifest.paths())),
+            handler(CacheFirst::new(&precache).read_only()),
+        ))
+        .route(Route::get(
+            "api",
+            same_origin(api()),
+            handler(NetworkFirst::new(API_CACHE).miss_as_503()),
+        ))
+}
+
+fn handler(strategy: impl Strategy + 'static) -> Handler {
+    Rc::new(strategy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::precache::Entry;
+    use crate::router::RequestInfo;
+
+    fn get(path: &str) -> RequestInfo<'_> {
+        RequestInfo {
+            method: "GET",
+            path,
+            same_origin: true,
+            navigate: false,
+            only_if_cached: false,
+        }
+    }
+
+    fn route_of(request: RequestInfo<'_>) -> Option<&'static str> {
+        let manifest = Manifest::new(vec![
+            Entry {
+                url: "/".into(),
+                revision: "1".into(),
+            },
+            Entry {
+                url: "/app.js".into(),
+                revision: "2".into(),
+            },
+        ]);
+        let router = router(&manifest);
+        let route = router.find(&request)?;
+        // A pass route is a decision not to intercept, reported like no route at all.
+        route.handler.as_ref().map(|_| route.name)
+    }
+
+    #[test]
+    fn nudge_routes_each_kind_of_request() {
+        assert_eq!(
+            route_of(RequestInfo {
+                navigate: true,
+                ..get("/rooms/x")
+            }),
+            Some("navigation")
+        );
+        assert_eq!(
+            route_of(RequestInfo {
+                navigate: true,
+                ..get("/")
+            }),
+            Some("navigation")
+        );
+        assert_eq!(route_of(get("/")), Some("shell"));
+        assert_eq!(route_of(get("/app.js")), Some("shell"));
+        assert_eq!(route_of(get("/api/rooms/general/recent")), Some("api"));
+        assert_eq!(
+            route_of(get("/api/rooms/general/presence")),
+            Some("presence")
+        );
+        let cached = RequestInfo {
+            only_if_cached: true,
+            ..get("/api/rooms/general/recent")
+        };
+        assert_eq!(route_of(cached), Some("cached-read"));
+    }
+
+    #[test]
+    fn nudge_leaves_streams_writes_and_strangers_alone() {
+        assert_eq!(route_of(get("/api/events")), None);
+        let post = RequestInfo {
+            method: "POST",
+            ..get("/api/rooms/general/messages")
+        };
+        assert_eq!(route_of(post), None);
+        assert_eq!(route_of(get("/favicon.ico")), None);
+        assert_eq!(
+            route_of(RequestInfo {
+                same_origin: false,
+                ..get("/api/rooms")
+            }),
+            None
+        );
+    }
+}

@@ -1,0 +1,115 @@
+//! Worker-safe access to the Web APIs the SW needs.
+//!
+//! Everything goes through the global scope (`self`), never `window()`, which does not exist
+//! in a worker. Each helper awaits its promise and wraps a rejection once into [`SwError`].
+
+use js_sys::Promise;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    Cache, CacheQueryOptions, CacheStorage, Request, Response, ServiceWorkerGlobalScope,
+    WorkerGlobalScope,
+};
+
+use crate::error::{Result, SwError};
+
+/// The worker's global scope; the tests run in a ServiceWorker too, so this always holds.
+pub fn scope() -> WorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+/// The ServiceWorker-only part of the global scope (clients, skipWaiting).
+pub fn sw_scope() -> Result<ServiceWorkerGlobalScope> {
+    js_sys::global()
+        .dyn_into()
+        .map_err(|_| SwError::new("not running in a ServiceWorker"))
+}
+
+/// The SW's own origin, such as `https://example.org`.
+pub fn origin() -> String {
+    scope().location().origin()
+}
+
+/// Resolves a path against the SW's origin, since cache keys are absolute URLs.
+pub fn resolve(url: &str) -> String {
+    match web_sys::Url::new_with_base(url, &origin()) {
+        Ok(absolute) => absolute.href(),
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// Awaits a promise, turning a rejection into an [`SwError`].
+pub async fn wait(promise: Promise) -> Result<JsValue> {
+    Ok(JsFuture::from(promise).await?)
+}
+
+/// The raw `fetch(request)` promise, for racing it against a timer.
+pub fn fetch_promise(request: &Request) -> Promise {
+    scope().fetch_with_request(request)
+}
+
+/// A promise that resolves to `undefined` after `ms` milliseconds.
+pub fn delay(ms: i32) -> Promise {
+    Promise::new(&mut |resolve, _reject| {
+        // A timer that cannot be set leaves the race to the network alone, which is harmless.
+        let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+    })
+}
+
+/// `fetch(request)`; rejects (an `Err`) when the network fails, not on HTTP errors.
+pub async fn fetch(request: &Request) -> Result<Response> {
+    Ok(wait(scope().fetch_with_request(request))
+        .await?
+        .unchecked_into())
+}
+
+fn caches() -> Result<CacheStorage> {
+    Ok(scope().caches()?)
+}
+
+/// Opens (creating if needed) the named cache.
+pub async fn open_cache(name: &str) -> Result<Cache> {
+    Ok(wait(caches()?.open(name)).await?.unchecked_into())
+}
+
+/// The names of every cache of this origin.
+pub async fn cache_names() -> Result<Vec<String>> {
+    let names: js_sys::Array = wait(caches()?.keys()).await?.unchecked_into();
+    Ok(names.iter().filter_map(|name| name.as_string()).collect())
+}
+
+/// Deletes the named cache; `Ok(false)` when there was none.
+pub async fn delete_cache(name: &str) -> Result<bool> {
+    Ok(wait(caches()?.delete(name))
+        .await?
+        .as_bool()
+        .unwrap_or(false))
+}
+
+/// The stored response for a URL in a cache, if any.
+///
+/// Entries are keyed by URL alone (nudges name URLs, not requests), so `Vary` is ignored: this
+/// cache is private to one user, whose request headers do not change between two visits.
+pub async fn cache_match(cache: &Cache, url: &str) -> Result<Option<Response>> {
+    let options = CacheQueryOptions::new();
+    options.set_ignore_vary(true);
+    let found = wait(cache.match_with_str_and_options(url, &options)).await?;
+    Ok(found.dyn_into().ok())
+}
+
+/// Stores a response under a URL (the cache key ignores everything in the request but the URL
+/// and method, and we only store GETs).
+pub async fn cache_put(cache: &Cache, url: &str, response: &Response) -> Result<()> {
+    wait(cache.put_with_str(url, response)).await?;
+    Ok(())
+}
+
+/// A debug line in the worker's console (visible in DevTools and in the test runner's log).
+pub fn debug(message: &str) {
+    web_sys::console::debug_1(&JsValue::from_str(&format!("nudge-sw: {message}")));
+}
+
+/// A warning in the worker's console, for failures that do not stop the SW.
+pub fn warn(message: &str) {
+    web_sys::console::warn_1(&JsValue::from_str(&format!("nudge-sw: {message}")));
+}

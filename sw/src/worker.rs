@@ -1,0 +1,193 @@
+//! The entry points the JS loader hands every event to.
+//!
+//! Each one decides synchronously what to do with its event (above all, whether to call
+//! `respondWith`), then hands any asynchronous work to the browser as a promise through
+//! `respondWith` or `waitUntil`, so the SW is not stopped half-way. Nothing here panics on an
+//! event's path: failures are logged and become rejected promises.
+
+use std::rc::Rc;
+
+use js_sys::{Object, Promise};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+use web_sys::{
+    Client, ClientQueryOptions, ClientType, ExtendableEvent, ExtendableMessageEvent, FetchEvent,
+    MessagePort, Request, RequestCache, RequestMode,
+};
+
+use crate::config::{self, Handler, API_CACHE};
+use crate::error::{Result, SwError};
+use crate::messages::{Incoming, Outgoing};
+use crate::precache::{self, Manifest};
+use crate::router::{RequestInfo, Route, Router};
+use crate::{nudge, web};
+
+/// What the SW builds once per start: the manifest and the routes derived from it.
+struct Worker {
+    manifest: Manifest,
+    router: Router<Handler>,
+}
+
+thread_local! {
+    static WORKER: Rc<Worker> = {
+        let manifest = Manifest::from_global();
+        let router = config::router(&manifest);
+        Rc::new(Worker { manifest, router })
+    };
+}
+
+fn worker() -> Rc<Worker> {
+    WORKER.with(Rc::clone)
+}
+
+/// Turns a `Result` future into a promise for `respondWith`/`waitUntil`.
+fn promise<F>(work: F) -> Promise
+where
+    F: std::future::Future<Output = Result<JsValue>> + 'static,
+{
+    future_to_promise(async move { work.await.map_err(JsValue::from) })
+}
+
+fn extend(event: &ExtendableEvent, what: &str, work: Promise) {
+    if let Err(error) = event.wait_until(&work) {
+        web::warn(&format!(
+            "{what}: waitUntil refused: {}",
+            SwError::from(error)
+        ));
+    }
+}
+
+/// `install`: precaches the shell. The new SW then waits until the page asks it to take over
+/// (`skip-waiting`), so a tab never runs old page code against a new SW.
+#[wasm_bindgen]
+pub fn on_install(event: ExtendableEvent) {
+    let worker = worker();
+    extend(
+        &event,
+        "install",
+        promise(async move {
+            precache::install(&worker.manifest).await?;
+            Ok(JsValue::UNDEFINED)
+        }),
+    );
+}
+
+/// `activate`: drops precaches of older versions and takes control of open tabs, so that the
+/// first visit is controlled without a reload.
+#[wasm_bindgen]
+pub fn on_activate(event: ExtendableEvent) {
+    let worker = worker();
+    extend(
+        &event,
+        "activate",
+        promise(async move {
+            for name in precache::activate(&worker.manifest).await? {
+                web::debug(&format!("deleted the old precache {name}"));
+            }
+            web::wait(web::sw_scope()?.clients().claim()).await?;
+            Ok(JsValue::UNDEFINED)
+        }),
+    );
+}
+
+/// `fetch`: the router decides now; no route means no `respondWith`, and the browser goes on
+/// as if there were no SW.
+#[wasm_bindgen]
+pub fn on_fetch(event: FetchEvent) {
+    let request = event.request();
+    let worker = worker();
+    let Some(handler) = find_route(&worker.router, &request).and_then(|r| r.handler.clone()) else {
+        return;
+    };
+    let answer = handler.handle(request, Some(event.clone().unchecked_into()));
+    let answer = promise(async move { Ok(answer.await?.into()) });
+    if let Err(error) = event.respond_with(&answer) {
+        web::warn(&format!("respondWith refused: {}", SwError::from(error)));
+    }
+}
+
+/// The route that takes `request`, if any (public for the tests, which route real requests).
+pub fn find_route<'r>(
+    router: &'r Router<Handler>,
+    request: &Request,
+) -> Option<&'r Route<Handler>> {
+    let url = web_sys::Url::new(&request.url()).ok()?;
+    let path = url.pathname();
+    let method = request.method();
+    router.find(&RequestInfo {
+        method: &method,
+        path: &path,
+        same_origin: url.origin() == web::origin(),
+        navigate: request.mode() == RequestMode::Navigate,
+        only_if_cached: request.cache() == RequestCache::OnlyIfCached,
+    })
+}
+
+/// `message`: nudges and `skip-waiting` from the pages; anything else is ignored.
+#[wasm_bindgen]
+pub fn on_message(event: ExtendableMessageEvent) {
+    let message: Incoming = match serde_wasm_bindgen::from_value(event.data()) {
+        Ok(message) => message,
+        Err(_) => return,
+    };
+    match message {
+        Incoming::SkipWaiting => match web::sw_scope().and_then(|s| Ok(s.skip_waiting()?)) {
+            Ok(skip) => extend(&event, "skip-waiting", skip),
+            Err(error) => web::warn(&format!("skip-waiting: {error}")),
+        },
+        Incoming::Nudge { url, etag } => {
+            // Only our own origin's URLs: a nudge must not turn the SW into a fetch proxy.
+            if !web::resolve(&url).starts_with(&format!("{}/", web::origin())) {
+                return;
+            }
+            let flight = nudge::nudge(API_CACHE, &url, etag, broadcast_updated);
+            let reply_to = reply_target(&event);
+            extend(
+                &event,
+                "nudge",
+                promise(async move {
+                    let updated = web::wait(flight).await?.as_bool().unwrap_or(false);
+                    if let Some(target) = reply_to {
+                        post(&target, &Outgoing::Nudged { url, updated })?;
+                    }
+                    Ok(JsValue::UNDEFINED)
+                }),
+            );
+        }
+    }
+}
+
+/// Where a reply goes: the `MessagePort` the sender passed, or else the sending client.
+fn reply_target(event: &ExtendableMessageEvent) -> Option<Object> {
+    let port = event.ports().get(0);
+    if port.is_instance_of::<MessagePort>() {
+        return Some(port.unchecked_into());
+    }
+    event.source()
+}
+
+/// Posts `message` with `target.postMessage` (a `Client` and a `MessagePort` both have it).
+fn post(target: &Object, message: &impl Serialize) -> Result<()> {
+    let value = serde_wasm_bindgen::to_value(message).map_err(|e| SwError::new(e.to_string()))?;
+    let post_message: js_sys::Function =
+        js_sys::Reflect::get(target, &JsValue::from_str("postMessage"))?.dyn_into()?;
+    post_message.call1(target, &value)?;
+    Ok(())
+}
+
+/// Tells every window this SW can see that `url` has a new version in the cache.
+fn broadcast_updated(url: &str) -> Promise {
+    let url = url.to_owned();
+    promise(async move {
+        let options = ClientQueryOptions::new();
+        options.set_type(ClientType::Window);
+        let clients = web::sw_scope()?.clients().match_all_with_options(&options);
+        let clients: js_sys::Array = web::wait(clients).await?.unchecked_into();
+        let message = Outgoing::Updated { url };
+        for client in clients.iter() {
+            post(client.unchecked_ref::<Client>(), &message)?;
+        }
+        Ok(JsValue::UNDEFINED)
+    })
+}
