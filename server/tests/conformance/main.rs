@@ -1,0 +1,60 @@
+//! The store conformance suite: written once, run against every backend, so that every store
+//! is held to the same behaviour. A backend joins by adding one `conformance!` line with a
+//! function that opens a fresh, empty store publishing into the given hub.
+
+mod cases;
+
+use std::sync::Arc;
+
+use nudge_server::hub::Hub;
+use nudge_server::store::sqlite::SqliteStore;
+use nudge_server::store::Store;
+
+/// A fresh store, the hub it publishes into, and whatever must live as long as the store.
+pub(crate) struct Fixture {
+    pub store: Arc<dyn Store>,
+    pub hub: Hub,
+    _keep: Box<dyn std::any::Any + Send>,
+}
+
+async fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::new(1024);
+    let store = SqliteStore::open(dir.path(), hub.clone()).unwrap();
+    Fixture {
+        store: Arc::new(store),
+        hub,
+        _keep: Box::new(dir),
+    }
+}
+
+/// One `#[tokio::test]` per case, per backend.
+macro_rules! conformance {
+    ($backend:ident: $($case:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::cases::$case(crate::$backend().await).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(sqlite:
+    general_exists_from_the_start,
+    append_stores_the_message_and_its_event,
+    recent_is_the_newest_oldest_first,
+    pages_cut_before_and_after,
+    missing_rooms_are_none,
+    create_room_reports_whether_it_was_new,
+    events_after_filters_by_topic_in_id_order,
+    events_are_published_after_commit_in_commit_order,
+    concurrent_appends_get_distinct_increasing_ids,
+    idempotent_retry_stores_once,
+    idempotency_key_reuse_is_a_conflict,
+    retention_by_count_moves_the_resumable_range,
+    retention_by_age_removes_old_events,
+    closed_store_refuses_writes,
+);
