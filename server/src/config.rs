@@ -30,9 +30,16 @@ pub struct Config {
     #[arg(long, env = "NUDGE_HEARTBEAT_SECS", default_value_t = 15)]
     pub heartbeat_secs: u64,
 
-    /// Events buffered per subscriber before it is sent `reset` and closed.
-    #[arg(long, env = "NUDGE_SUBSCRIBER_BUFFER", default_value_t = 256)]
+    /// Events buffered per subscriber before it is sent `reset` and closed. Keep it at least
+    /// as large as a commit batch (up to 1024 writes arrive at once under load); capacity
+    /// costs no memory until it is used.
+    #[arg(long, env = "NUDGE_SUBSCRIBER_BUFFER", default_value_t = 1024)]
     pub subscriber_buffer: usize,
+
+    /// Kernel send buffer per connection, in bytes (0 keeps the kernel's autotuning, which may
+    /// grow to megabytes for a subscriber that stops reading before its buffer overflows).
+    #[arg(long, env = "NUDGE_SEND_BUFFER_BYTES", default_value_t = 0)]
+    pub send_buffer_bytes: usize,
 
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "NUDGE_MAX_BODY_BYTES", default_value_t = 16 * 1024)]

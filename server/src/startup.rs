@@ -49,12 +49,20 @@ impl Application {
             .with_context(|| format!("binding {}", state.config.bind))?;
         let local_addr = listener.local_addr()?;
         let app_state = state.clone();
+        let send_buffer = state.config.send_buffer_bytes;
         let server = HttpServer::new(move || {
             let config = app_state.config.clone();
             App::new()
                 .wrap(TracingLogger::default())
                 .app_data(web::Data::new(app_state.clone()))
                 .configure(|cfg| routes::configure(cfg, &config))
+        })
+        .on_connect(move |connection, _| {
+            if send_buffer > 0 {
+                if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                    let _ = socket2::SockRef::from(tcp).set_send_buffer_size(send_buffer);
+                }
+            }
         })
         // An event-stream client never half-closes; treating EOF as gone is what lets a closed
         // stream be forgotten at once instead of at the next heartbeat write.

@@ -1,1 +1,37 @@
-//! End-to-end test harness (placeholder)
+//! End-to-end harness: the real `nudge` binary and real headless Chromium, driven from Rust.
+//!
+//! Modules:
+//! - [`app`]: starts the server on port 0 with a fresh data directory ([`spawn_app`]), speaks
+//!   its HTTP API for seeding and checks, and kills it on drop.
+//! - [`browser`]: one headless Chromium session behind its own chromedriver, with the
+//!   DevTools commands the tests need; every process is killed on drop.
+//! - [`page`]: reads the Watercooler page through its stable DOM hooks and drives its form.
+//! - [`wait`]: [`wait_until`], a bounded poll that replaces sleeps.
+//!
+//! Everything a test starts is owned by a value whose `Drop` kills it, so a failing assertion
+//! (a panic) leaves no server, driver or browser behind.
+
+pub mod app;
+pub mod browser;
+pub mod page;
+pub mod wait;
+
+pub use app::{spawn_app, TestApp};
+pub use browser::Browser;
+pub use wait::wait_until;
+
+use std::path::PathBuf;
+
+/// The workspace root, where `target/`, `www/` and `artifacts/` live.
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+/// `artifacts/` at the workspace root (git-ignored), created on first use: screenshots and
+/// logs a human looks at after a run.
+pub fn artifacts_dir() -> anyhow::Result<PathBuf> {
+    let dir = workspace_root().join("artifacts");
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -308,3 +308,95 @@ async fn resuming_under_concurrent_writes_has_no_gap_and_no_duplicate() {
         );
     }
 }
+
+/// A subscriber that never reads fills its bounded buffer and is dropped with a `reset`; a
+/// subscriber that reads gets every event meanwhile. (The buffer must hold a whole commit
+/// batch, here at most 16 writes, or even a reader that keeps up would overflow.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_never_reads_is_reset_and_the_others_are_not_slowed() {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let app = std::sync::Arc::new(
+        spawn_app_with(|c| {
+            c.subscriber_buffer = 64;
+            // Small kernel buffers so that the never-reading client blocks the stream soon.
+            c.send_buffer_bytes = 8192;
+        })
+        .await,
+    );
+    let mut fast = app.subscribe("topic=rooms/flood", None).await;
+
+    // The slow subscriber: a raw socket with a tiny receive buffer that is not read until the end.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut slow: std::net::TcpStream = socket.into();
+    write!(
+        slow,
+        "GET /api/events?topic=rooms/flood HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    wait_until(Duration::from_secs(5), || {
+        let hub = app.hub.clone();
+        async move { hub.subscriber_count() == 2 }
+    })
+    .await;
+
+    // Flood until the hub lets the slow one go, with a bound on how long that may take.
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..16)
+        .map(|_| {
+            let (app, stop) = (app.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for i in 0..20_000 {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    ids.push(
+                        app.post_ok("flood", &i.to_string()).await["event_id"]
+                            .as_i64()
+                            .unwrap(),
+                    );
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut fast_seen = Vec::new();
+    while app.hub.subscriber_count() > 1 {
+        fast_seen.push(
+            fast.next_event()
+                .await
+                .expect("the fast stream stays open")
+                .id(),
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut written = Vec::new();
+    for writer in writers {
+        written.extend(writer.await.unwrap());
+    }
+    written.sort_unstable();
+    let last = *written.last().unwrap();
+    while fast_seen.last() != Some(&last) {
+        let event = fast.next_event().await.expect("open");
+        assert_eq!(event.event, "changed", "the fast subscriber is never reset");
+        fast_seen.push(event.id());
+    }
+    assert_eq!(
+        fast_seen, written,
+        "the fast subscriber got every event, in order"
+    );
+
+    // The slow one, read at last: some events, then a reset with the head, then the end.
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut text = String::new();
+    slow.read_to_string(&mut text).unwrap();
+    let reset = text.rfind("event: reset").expect("a reset at the end");
+    assert!(text[..reset].contains("event: changed"));
+    assert!(text[reset..].contains("data: {\"reason\":\"overflow\"}"));
+}

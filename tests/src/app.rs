@@ -1,0 +1,228 @@
+//! The real `nudge` server, started the way a user starts it, on a free port.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use serde::{Deserialize, Serialize};
+use tempfile::TempDir;
+
+use crate::workspace_root;
+
+/// How long a debug build may take to open its database and bind.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+const LISTENING_PREFIX: &str = "listening on ";
+
+/// A message as the API returns it (fields the tests do not read are ignored).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Message {
+    /// Message id, increasing in commit order.
+    pub id: i64,
+    /// Room the message was posted to.
+    pub room: String,
+    /// Display name of the poster.
+    pub author: String,
+    /// Message body.
+    pub text: String,
+    /// Id of the event that announced it.
+    pub event_id: i64,
+}
+
+/// `GET /api/rooms/{room}/recent`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Recent {
+    /// The room.
+    pub room: String,
+    /// The most recent messages, oldest first.
+    pub messages: Vec<Message>,
+    /// The id a stream should resume after.
+    pub last_event_id: i64,
+}
+
+#[derive(Serialize)]
+struct NewMessage<'a> {
+    author: &'a str,
+    text: &'a str,
+}
+
+/// A running `nudge` server with its own data directory; killed on drop.
+pub struct TestApp {
+    base_url: String,
+    child: Option<Child>,
+    log_path: PathBuf,
+    http: reqwest::Client,
+    // Last, so the directory is removed after the process that writes into it is gone.
+    _dir: TempDir,
+}
+
+/// Starts the server binary from `NUDGE_BIN` (default `<workspace>/target/debug/nudge`) serving
+/// `NUDGE_WWW` (default `<workspace>/www`) on `127.0.0.1:0`, and waits for its first stdout line,
+/// which names the port it bound.
+pub async fn spawn_app() -> anyhow::Result<TestApp> {
+    let root = workspace_root();
+    let bin = env_path("NUDGE_BIN").unwrap_or_else(|| root.join("target/debug/nudge"));
+    let www = env_path("NUDGE_WWW").unwrap_or_else(|| root.join("www"));
+    if !bin.is_file() {
+        bail!(
+            "no server binary at {} (build it with `cargo build -p nudge-server --bin nudge`, or set NUDGE_BIN)",
+            bin.display()
+        );
+    }
+    let dir = tempfile::Builder::new().prefix("nudge-e2e-").tempdir()?;
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir_all(&data_dir)?;
+    let log_path = dir.path().join("server.log");
+    let log = File::create(&log_path)?;
+
+    let mut child = Command::new(&bin)
+        .arg("--bind")
+        .arg("127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg("--www-dir")
+        .arg(&www)
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let stdout = child.stdout.take().context("server stdout")?;
+
+    // From here on the process is owned by the handle, so an early return still kills it.
+    let mut app = TestApp {
+        base_url: String::new(),
+        child: Some(child),
+        log_path,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?,
+        _dir: dir,
+    };
+
+    let first_line = tokio::time::timeout(START_TIMEOUT, read_first_line(stdout))
+        .await
+        .map_err(|_| {
+            anyhow!(
+                "server printed nothing within {START_TIMEOUT:?}\n{}",
+                app.log_tail()
+            )
+        })?
+        .map_err(|err| anyhow!("{err:#}\n{}", app.log_tail()))?;
+    let url = first_line.strip_prefix(LISTENING_PREFIX).ok_or_else(|| {
+        anyhow!("unexpected first stdout line {first_line:?}, wanted `{LISTENING_PREFIX}http://…`")
+    })?;
+    app.base_url = url.trim_end_matches('/').to_string();
+    Ok(app)
+}
+
+/// Reads the first stdout line on a blocking thread, which then keeps draining the pipe so a
+/// chatty server never blocks on a full pipe.
+async fn read_first_line(stdout: impl Read + Send + 'static) -> anyhow::Result<String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let first = match lines.next() {
+            Some(Ok(line)) => Ok(line),
+            Some(Err(err)) => Err(anyhow!("reading server stdout: {err}")),
+            None => Err(anyhow!("server exited before printing its address")),
+        };
+        let _ = tx.send(first);
+        for _ in lines.by_ref() {}
+    });
+    rx.await.context("stdout reader thread ended")?
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+impl TestApp {
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The absolute URL of `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Kills the server (like a crash or a pulled cable) and reaps it.
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().context("killing the server")?;
+            child.wait().context("reaping the server")?;
+        }
+        Ok(())
+    }
+
+    /// `POST /api/rooms/{room}/messages`; fails unless the answer is 201.
+    pub async fn post_message(
+        &self,
+        room: &str,
+        author: &str,
+        text: &str,
+    ) -> anyhow::Result<Message> {
+        let res = self
+            .http
+            .post(self.url(&format!("/api/rooms/{room}/messages")))
+            .json(&NewMessage { author, text })
+            .send()
+            .await?;
+        let status = res.status();
+        let body = res.text().await?;
+        if status != reqwest::StatusCode::CREATED {
+            bail!("POST /api/rooms/{room}/messages answered {status}, wanted 201: {body}");
+        }
+        serde_json::from_str(&body).with_context(|| format!("parsing the 201 body {body}"))
+    }
+
+    /// `GET /api/rooms/{room}/recent`.
+    pub async fn recent(&self, room: &str) -> anyhow::Result<Recent> {
+        let res = self
+            .http
+            .get(self.url(&format!("/api/rooms/{room}/recent")))
+            .send()
+            .await?;
+        let status = res.status();
+        let body = res.text().await?;
+        if !status.is_success() {
+            bail!("GET /api/rooms/{room}/recent answered {status}: {body}");
+        }
+        serde_json::from_str(&body).with_context(|| format!("parsing the recent body {body}"))
+    }
+
+    /// The last lines the server logged, for failure messages.
+    pub fn log_tail(&self) -> String {
+        tail(&self.log_path, 40)
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    let start = all.len().saturating_sub(lines);
+    format!(
+        "--- server log ({}) ---\n{}",
+        path.display(),
+        all[start..].join("\n")
+    )
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.stop();
+        if std::thread::panicking() {
+            eprintln!("{}", self.log_tail());
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! What the Watercooler page shows, read through its stable DOM hooks: `#status[data-state]`,
+//! `#messages li.message .author/.text`, and the `#compose` form.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+use thirtyfour::By;
+
+use crate::{wait_until, Browser};
+
+/// How often page conditions are polled: fast enough to measure a 5 s budget meaningfully.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// One reading of the page.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Snapshot {
+    /// `#status[data-state]`, or `None` when the page is not Watercooler (an error page).
+    pub state: Option<String>,
+    /// `(author, text)` of each `li.message`, top to bottom.
+    pub messages: Vec<(String, String)>,
+    /// `#messages[data-source]`: where the last rendering came from (`network`, `sw` after the
+    /// SW's `updated` message, `offline` for the SW's stored copy).
+    pub source: Option<String>,
+    /// Whether a ServiceWorker controls the page.
+    pub controlled: bool,
+    /// `location.href`, for failure messages.
+    pub url: String,
+    /// The start of the body text, for failure messages (an error page says why).
+    pub body: String,
+}
+
+impl Snapshot {
+    /// A compact, human-readable account of the reading, for failure messages.
+    pub fn describe(&self) -> String {
+        let mut out = format!(
+            "state={:?} source={:?} controlled={} url={} messages={}",
+            self.state,
+            self.source,
+            self.controlled,
+            self.url,
+            self.messages.len()
+        );
+        for (author, text) in &self.messages {
+            out.push_str(&format!("\n  {author}: {text}"));
+        }
+        if self.state.is_none() {
+            out.push_str(&format!("\n  body: {:?}", self.body));
+        }
+        out
+    }
+}
+
+const SNAPSHOT_JS: &str = r#"
+    const status = document.querySelector('#status');
+    const items = [...document.querySelectorAll('#messages li.message')];
+    return {
+        state: status ? status.getAttribute('data-state') : null,
+        source: document.querySelector('#messages')?.getAttribute('data-source') ?? null,
+        messages: items.map((li) => [
+            li.querySelector('.author')?.textContent ?? '',
+            li.querySelector('.text')?.textContent ?? '',
+        ]),
+        controlled: !!(navigator.serviceWorker && navigator.serviceWorker.controller),
+        url: location.href,
+        body: (document.body ? document.body.innerText : '').slice(0, 300),
+    };
+"#;
+
+/// Reads the page once.
+pub async fn snapshot(browser: &Browser) -> anyhow::Result<Snapshot> {
+    browser.eval(SNAPSHOT_JS).await
+}
+
+/// Waits until `pred` holds for a reading of the page; a timeout reports the last reading.
+pub async fn wait_for_page(
+    browser: &Browser,
+    what: &str,
+    timeout: Duration,
+    pred: impl Fn(&Snapshot) -> bool,
+) -> anyhow::Result<Snapshot> {
+    let found = wait_until(what, timeout, POLL, || async {
+        let shot = snapshot(browser).await?;
+        Ok(pred(&shot).then_some(shot))
+    })
+    .await;
+    match found {
+        Ok(shot) => Ok(shot),
+        Err(err) => {
+            let last = snapshot(browser)
+                .await
+                .map(|s| s.describe())
+                .unwrap_or_else(|e| format!("unreadable: {e:#}"));
+            Err(err.context(format!(
+                "{}: last reading of the page: {last}",
+                browser.name()
+            )))
+        }
+    }
+}
+
+/// Fills in and submits the compose form the way a user does: typing, then clicking Send.
+pub async fn post_via_form(browser: &Browser, author: &str, text: &str) -> anyhow::Result<()> {
+    let driver = browser.driver();
+    let author_input = driver.find(By::Id("author")).await.context("#author")?;
+    author_input.clear().await?;
+    author_input.send_keys(author).await?;
+    let text_input = driver.find(By::Id("text")).await.context("#text")?;
+    text_input.clear().await?;
+    text_input.send_keys(text).await?;
+    driver
+        .find(By::Css("#compose [type=submit]"))
+        .await
+        .context("submit button")?
+        .click()
+        .await?;
+    Ok(())
+}
+
+/// The body of the room's `recent` resource in the ServiceWorker's Cache Storage, if stored.
+pub async fn cached_recent(browser: &Browser, room: &str) -> anyhow::Result<Option<String>> {
+    browser
+        .eval(&format!(
+            r#"
+            const url = new URL('/api/rooms/{room}/recent', location.origin).href;
+            const hit = await caches.match(url, {{ ignoreVary: true }});
+            return hit ? await hit.text() : null;
+            "#
+        ))
+        .await
+}

@@ -1,0 +1,91 @@
+//! The Watercooler page's own promises, in one browser: a post is stored once however eagerly
+//! the form is submitted, the display name survives a reload, user text stays text, and the
+//! layout holds at 360 px.
+
+use std::time::Duration;
+
+use anyhow::ensure;
+use nudge_e2e::browser::Viewport;
+use nudge_e2e::page::{post_via_form, wait_for_page};
+use nudge_e2e::{spawn_app, Browser, TestApp};
+
+const SETTLE: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_form_posts_once_and_remembers_the_name() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let browser = Browser::launch("page", Viewport::PHONE).await?;
+    let outcome = form_checks(&app, &browser).await;
+    if outcome.is_err() {
+        browser.dump_console().await;
+        eprintln!("{}", app.log_tail());
+    }
+    let quit = browser.quit().await;
+    outcome?;
+    quit
+}
+
+async fn form_checks(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
+    browser.goto(&app.url("/#general")).await?;
+    wait_for_page(browser, "the empty room, live", SETTLE, |s| {
+        s.state.as_deref() == Some("live")
+    })
+    .await?;
+
+    // Two submits in the same task: the second finds the first still in flight.
+    post_via_form(browser, "Bea", "first").await?;
+    wait_for_page(browser, "the first post", SETTLE, |s| s.messages.len() == 1).await?;
+    browser
+        .eval::<bool>(
+            "const f = document.getElementById('compose');
+             document.getElementById('text').value = 'only once';
+             f.requestSubmit(); f.requestSubmit(); f.requestSubmit();
+             return true;",
+        )
+        .await?;
+    let shot = wait_for_page(browser, "the second post", SETTLE, |s| {
+        s.messages.len() == 2
+    })
+    .await?;
+    let texts: Vec<&str> = shot.messages.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(texts, ["first", "only once"]);
+    let stored = app.recent("general").await?;
+    let stored: Vec<&str> = stored.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(
+        stored,
+        ["first", "only once"],
+        "three submits in a row stored one message"
+    );
+
+    let cleared: String = browser
+        .eval("return document.getElementById('text').value;")
+        .await?;
+    ensure!(
+        cleared.is_empty(),
+        "the message box keeps {cleared:?} after a successful post"
+    );
+
+    // No horizontal scrolling on the narrowest supported phone.
+    let overflow: i64 = browser
+        .eval("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+        .await?;
+    ensure!(
+        overflow <= 0,
+        "the page is {overflow} px wider than a 360 px screen"
+    );
+
+    browser.reload().await?;
+    wait_for_page(browser, "the room after a reload", SETTLE, |s| {
+        s.messages.len() == 2
+    })
+    .await?;
+    let name: String = browser
+        .eval("return document.getElementById('author').value;")
+        .await?;
+    assert_eq!(name, "Bea", "the display name comes back from localStorage");
+    let mine: u32 = browser
+        .eval("return document.querySelectorAll('#messages li.message.mine').length;")
+        .await?;
+    assert_eq!(mine, 2, "own messages are marked as such");
+    Ok(())
+}

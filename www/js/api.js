@@ -1,0 +1,90 @@
+// HTTP side of the page: reads (through the ServiceWorker when one controls the page) and writes.
+// Reads report whether the answer is the SW's stored copy, because that header is the only
+// reliable sign the server is gone: navigator.onLine stays true when just the server is down.
+
+/** Room names the server accepts; anything else in the hash falls back to `general`. */
+export const ROOM_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+export const recentUrl = (room) => `/api/rooms/${room}/recent`;
+export const presenceUrl = (room) => `/api/rooms/${room}/presence`;
+export const topicOf = (room) => `rooms/${room}`;
+
+/** Path + query of a URL, so absolute and relative spellings of one resource compare equal. */
+export function pathOf(url) {
+  const u = new URL(url, location.origin);
+  return u.pathname + u.search;
+}
+
+/** An error whose message is fit to show to the user. */
+export class ApiError extends Error {
+  constructor(message, { status = 0, code = "network" } = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/**
+ * GETs a JSON resource. `fromCache` asks the SW for its stored copy only (after it told us it
+ * refreshed it), so a nudge costs one network request per browser, made by the SW.
+ * Resolves to `{ data, etag, offline }`.
+ */
+export async function getJson(url, { fromCache = false } = {}) {
+  const init = fromCache
+    ? { cache: "only-if-cached", mode: "same-origin", headers: { Accept: "application/json" } }
+    : { headers: { Accept: "application/json" } };
+  let res;
+  try {
+    res = await fetch(url, init);
+  } catch (err) {
+    throw new ApiError("The server cannot be reached.", { code: "network" });
+  }
+  if (!res.ok) throw await errorFrom(res);
+  return {
+    data: await res.json(),
+    etag: res.headers.get("ETag"),
+    offline: res.headers.get("X-Nudge-Cache") === "offline",
+  };
+}
+
+/** POSTs JSON; the idempotency key makes a retry of the same message store it once. */
+export async function postJson(url, body, idempotencyKey) {
+  let res;
+  try {
+    res = await fetch(url, {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json",
+        Accept: "application/json",
+        ...(idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {}),
+      },
+      body: JSON.stringify(body),
+    });
+  } catch (err) {
+    throw new ApiError("You seem to be offline: your message was not sent.", { code: "network" });
+  }
+  if (!res.ok) throw await errorFrom(res);
+  return res.status === 204 ? null : res.json();
+}
+
+async function errorFrom(res) {
+  let message = `The server answered ${res.status}.`;
+  let code = "http";
+  try {
+    const body = await res.json();
+    if (body && body.error) {
+      message = body.error.message || message;
+      code = body.error.code || code;
+    }
+  } catch {
+    // Not JSON (e.g. a proxy page): the status line says enough.
+  }
+  return new ApiError(message, { status: res.status, code });
+}
+
+/** A fresh key per message; kept across retries of that message so it is stored once. */
+export function newIdempotencyKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
