@@ -22,6 +22,11 @@ pub struct Config {
     #[arg(long, env = "NUDGE_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
+    /// PostgreSQL URL (`postgres://…`) for many nodes; unset, the embedded SQLite store in the
+    /// data directory is used. Never printed: it may hold a password.
+    #[arg(long, env = "NUDGE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
     /// Directory of the static web app (Watercooler) served at `/`.
     #[arg(long, env = "NUDGE_WWW_DIR", default_value = "www")]
     pub www_dir: PathBuf,

@@ -15,8 +15,7 @@ use tracing_actix_web::TracingLogger;
 use crate::hub::Hub;
 use crate::presence::Presence;
 use crate::routes::{self, AppState};
-use crate::store::sqlite::SqliteStore;
-use crate::store::Retention;
+use crate::store::{self, Retention};
 use crate::Config;
 
 /// How often retention runs.
@@ -33,13 +32,9 @@ impl Application {
     /// Opens the store, binds the listener and builds the server, without serving yet.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let hub = Hub::new(config.subscriber_buffer);
-        let data_dir = config.data_dir.clone();
-        let store_hub = hub.clone();
-        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&data_dir, store_hub))
-            .await?
-            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+        let store = store::open(&config, hub.clone()).await?;
         let state = AppState {
-            store: Arc::new(store),
+            store,
             hub,
             presence: Presence::new(Duration::from_secs(config.presence_ttl_secs)),
             config: Arc::new(config),

@@ -9,6 +9,33 @@
 
 pub mod sqlite;
 
+use std::sync::Arc;
+
+use crate::hub::Hub;
+use crate::Config;
+
+/// Opens the store the configuration names: PostgreSQL for a `postgres://` URL, SQLite in the
+/// data directory otherwise.
+pub async fn open(config: &Config, hub: Hub) -> anyhow::Result<Arc<dyn Store>> {
+    use anyhow::Context;
+    match &config.database_url {
+        Some(url) => anyhow::bail!(
+            "unsupported database URL scheme in {:?}: only SQLite is built in so far",
+            url.split("://").next().unwrap_or_default()
+        ),
+        None => {
+            let data_dir = config.data_dir.clone();
+            let store =
+                tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&data_dir, hub))
+                    .await?
+                    .with_context(|| {
+                        format!("opening the store in {}", config.data_dir.display())
+                    })?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
 use async_trait::async_trait;
 
 use crate::domain::{Message, NewMessage, PageCursor, RoomMessages, RoomName, RoomSummary};
