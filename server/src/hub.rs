@@ -59,6 +59,7 @@ struct Inner {
     next_id: AtomicU64,
     buffer: usize,
     head: AtomicI64,
+    published: AtomicU64,
     shutdown: CancellationToken,
 }
 
@@ -77,6 +78,7 @@ impl Hub {
                 next_id: AtomicU64::new(1),
                 buffer: buffer.max(1),
                 head: AtomicI64::new(0),
+                published: AtomicU64::new(0),
                 shutdown: CancellationToken::new(),
             }),
         }
@@ -118,6 +120,7 @@ impl Hub {
     pub fn publish(&self, event: Arc<HubEvent>) {
         if let Some(id) = event.id {
             self.inner.head.fetch_max(id, Ordering::AcqRel);
+            self.inner.published.fetch_add(1, Ordering::Relaxed);
         }
         let mut subscribers = self.subscribers();
         subscribers.retain(|_, sub| {
@@ -138,6 +141,11 @@ impl Hub {
     /// The newest durable event id this hub has seen (or was told of at start).
     pub fn head(&self) -> i64 {
         self.inner.head.load(Ordering::Acquire)
+    }
+
+    /// How many durable events this hub has published since it was made.
+    pub fn published_total(&self) -> u64 {
+        self.inner.published.load(Ordering::Relaxed)
     }
 
     /// Tells the hub the log's head at start-up.

@@ -13,12 +13,14 @@
 //! - [`sse`]: the event-stream encoding and the per-subscriber stream.
 //! - [`presence`]: ephemeral, in-memory presence with a time to live.
 //! - [`http_cache`]: strong ETags and `If-None-Match` for cacheable reads.
+//! - [`metrics`]: Prometheus metrics and the middleware that counts responses.
 
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http_cache;
 pub mod hub;
+pub mod metrics;
 pub mod presence;
 pub mod routes;
 pub mod sse;

@@ -13,8 +13,10 @@ use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
 use crate::hub::Hub;
+use crate::metrics::{self as metrics_mw, Metrics};
 use crate::presence::Presence;
 use crate::routes::{self, AppState};
+use crate::store::metered::MeteredStore;
 use crate::store::{self, Retention};
 use crate::Config;
 
@@ -32,9 +34,12 @@ impl Application {
     /// Opens the store, binds the listener and builds the server, without serving yet.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let hub = Hub::new(config.subscriber_buffer);
+        let metrics = Metrics::new();
         let store = store::open(&config, hub.clone()).await?;
+        let store = Arc::new(MeteredStore::new(store, metrics.clone()));
         let state = AppState {
             store,
+            metrics,
             hub,
             presence: Presence::new(Duration::from_secs(config.presence_ttl_secs)),
             config: Arc::new(config),
@@ -48,8 +53,10 @@ impl Application {
         let server = HttpServer::new(move || {
             let config = app_state.config.clone();
             App::new()
+                .wrap(actix_web::middleware::from_fn(metrics_mw::count_responses))
                 .wrap(TracingLogger::default())
                 .app_data(web::Data::new(app_state.clone()))
+                .app_data(web::Data::new(app_state.metrics.clone()))
                 .configure(|cfg| routes::configure(cfg, &config))
         })
         .on_connect(move |connection, _| {

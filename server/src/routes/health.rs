@@ -1,4 +1,5 @@
-//! `/healthz` (the process answers) and `/readyz` (the store answers too).
+//! Operations: `/healthz` (the process answers), `/readyz` (the store answers too) and
+//! `/metrics` (Prometheus text format).
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
@@ -6,10 +7,18 @@ use serde_json::json;
 use super::AppState;
 use crate::error::ApiError;
 
-/// Mounts `/healthz` and `/readyz`.
+/// Mounts `/healthz`, `/readyz` and `/metrics`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(state.metrics.render(&state.hub))
 }
 
 async fn healthz() -> HttpResponse {

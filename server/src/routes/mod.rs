@@ -28,6 +28,8 @@ pub struct AppState {
     pub presence: Presence,
     /// The settings the server runs with.
     pub config: Arc<Config>,
+    /// What `/metrics` reports.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Mounts the API (with JSON errors for unknown routes) and then the static web app.

@@ -6,7 +6,9 @@
 //! process, is the truth: a subscriber that resumes reads what it missed from it.
 //!
 //! - [`sqlite`]: the embedded default for one node, with group commit.
+//! - [`metered`]: a decorator recording latency and errors for any backend.
 
+pub mod metered;
 pub mod sqlite;
 
 use std::sync::Arc;

@@ -7,5 +7,6 @@ mod bad_input;
 mod events;
 mod idempotency;
 mod messages;
+mod metrics;
 mod presence;
 mod process;
