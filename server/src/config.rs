@@ -1,19 +1,29 @@
-//! Typed configuration. Precedence: flags, then environment variables, then defaults.
+//! Typed configuration. Precedence: flags, then environment variables, then the TOML file
+//! (`--config` / `NUDGE_CONFIG`, keys named like the flags: `bind = "0.0.0.0:8080"`), then
+//! defaults. Secrets are never printed: `Config` has no `Debug`, and `--help` hides the values
+//! of secret environment variables.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Parser;
+use anyhow::Context;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 /// Every setting of the server; `nudge --help` documents each one.
-#[derive(Debug, Clone, Parser)]
+#[derive(Clone, Parser)]
 #[command(
     name = "nudge",
     version,
     about = "Light Server-Sent Events over a durable event log"
 )]
 pub struct Config {
+    /// A TOML file with settings; flags and environment variables override it.
+    #[arg(long, env = "NUDGE_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "NUDGE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
@@ -64,6 +74,58 @@ pub struct Config {
 }
 
 impl Config {
+    /// Reads flags, environment and the TOML file, in that order of precedence. Exits with
+    /// clap's message for `--help`, `--version` and bad flags, like `Config::parse`.
+    pub fn load() -> anyhow::Result<Self> {
+        Self::load_from(std::env::args_os())
+    }
+
+    /// [`Config::load`] with explicit arguments (the first is the program name).
+    pub fn load_from<I, T>(args: I) -> anyhow::Result<Self>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString>,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let command = Config::command();
+        let matches = command
+            .clone()
+            .try_get_matches_from(&args)
+            .unwrap_or_else(|e| e.exit());
+        let Some(path) = matches.get_one::<PathBuf>("config") else {
+            return Ok(Config::from_arg_matches(&matches)?);
+        };
+        // Settings from the file become flags placed before the real ones, for exactly the
+        // settings that neither a flag nor the environment gave: so both still win over it.
+        let mut merged = vec![args.first().cloned().unwrap_or_else(|| "nudge".into())];
+        for (key, value) in read_table(path)? {
+            let id = key.replace('-', "_");
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_id().as_str() == id && a.get_long().is_some() && id != "config")
+                .with_context(|| format!("{}: unknown setting `{key}`", path.display()))?;
+            if matches.value_source(&id) != Some(ValueSource::DefaultValue)
+                && matches.value_source(&id).is_some()
+            {
+                continue;
+            }
+            let flag = format!("--{}", arg.get_long().unwrap_or_default());
+            match value {
+                toml::Value::Boolean(true) => merged.push(flag.into()),
+                toml::Value::Boolean(false) => {}
+                toml::Value::String(s) => merged.extend([flag.into(), s.into()]),
+                toml::Value::Integer(n) => merged.extend([flag.into(), n.to_string().into()]),
+                other => anyhow::bail!(
+                    "{}: `{key}` has an unsupported value {other}",
+                    path.display()
+                ),
+            }
+        }
+        merged.extend(args.into_iter().skip(1));
+        let matches = command.try_get_matches_from(merged)?;
+        Ok(Config::from_arg_matches(&matches)?)
+    }
+
     /// A configuration for tests: port 0, the given data and web directories, defaults elsewhere.
     pub fn for_tests(data_dir: PathBuf, www_dir: PathBuf) -> Self {
         let mut config = Config::parse_from(["nudge"]);
@@ -76,5 +138,49 @@ impl Config {
     /// The keep-alive interval as a [`Duration`].
     pub fn heartbeat(&self) -> Duration {
         Duration::from_secs(self.heartbeat_secs.max(1))
+    }
+}
+
+fn read_table(path: &Path) -> anyhow::Result<toml::Table> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the configuration file {}", path.display()))?;
+    text.parse()
+        .with_context(|| format!("parsing the configuration file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_file(toml: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), toml).unwrap();
+        file
+    }
+
+    #[test]
+    fn the_file_fills_what_flags_leave_unset_and_flags_win() {
+        let file =
+            with_file("bind = \"127.0.0.1:9000\"\nheartbeat-secs = 5\nmax_body_bytes = 100\n");
+        let path = file.path().to_str().unwrap();
+        let config =
+            Config::load_from(["nudge", "--config", path, "--max-body-bytes", "200"]).unwrap();
+        assert_eq!(config.bind.port(), 9000);
+        assert_eq!(config.heartbeat_secs, 5);
+        assert_eq!(config.max_body_bytes, 200, "the flag wins over the file");
+        assert_eq!(config.retain_events, 100_000, "defaults fill the rest");
+    }
+
+    #[test]
+    fn unknown_settings_in_the_file_are_refused() {
+        let file = with_file("bnid = \"127.0.0.1:9000\"\n");
+        let path = file.path().to_str().unwrap();
+        let error = Config::load_from(["nudge", "--config", path])
+            .err()
+            .unwrap();
+        assert!(
+            error.to_string().contains("unknown setting `bnid`"),
+            "{error}"
+        );
     }
 }

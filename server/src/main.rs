@@ -1,6 +1,5 @@
 //! The `nudge` binary: reads its configuration and runs the server until SIGTERM or Ctrl-C.
 
-use clap::Parser;
 use nudge_server::{Application, Config};
 use tracing_subscriber::EnvFilter;
 
@@ -12,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let config = Config::parse();
+    let config = Config::load()?;
     let app = Application::build(config).await?;
     // The first line on stdout is a contract: tests and scripts read the address from it.
     println!("listening on http://{}", app.local_addr());
