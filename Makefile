@@ -2,11 +2,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NUDGE_BIND ?= 127.0.0.1:8080
+NUDGE_TLS_BIND ?= 127.0.0.1:8443
 
 .PHONY: help setup sw server run test test-server test-sw test-e2e lint bench clean
 
 help:
 	@echo "make run    build everything and serve Watercooler on http://$(NUDGE_BIND)"
+	@echo "           and https://localhost:8443 (HTTP/2, self-signed development certificate)"
 	@echo "make test   set up and run every test (server, ServiceWorker, end-to-end)"
 	@echo "make lint   cargo fmt --check and clippy -D warnings"
 
@@ -22,7 +24,8 @@ server:
 	@cargo build --release -p nudge-server --bin nudge
 
 run: sw server
-	@exec target/release/nudge --bind $(NUDGE_BIND) --www-dir www
+	@exec target/release/nudge --bind $(NUDGE_BIND) --www-dir www \
+		--tls-bind $(NUDGE_TLS_BIND) --tls-self-signed
 
 test: sw
 	@cargo build -p nudge-server --bin nudge

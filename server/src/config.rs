@@ -28,6 +28,28 @@ pub struct Config {
     #[arg(long, env = "NUDGE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
 
+    /// Address for HTTPS (HTTP/2 and HTTP/1.1 over TLS); unset, no TLS listener.
+    #[arg(long, env = "NUDGE_TLS_BIND")]
+    pub tls_bind: Option<SocketAddr>,
+
+    /// PEM certificate chain for HTTPS.
+    #[arg(long, env = "NUDGE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for HTTPS.
+    #[arg(long, env = "NUDGE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve HTTPS with a self-signed development certificate for localhost, made on first use
+    /// in the data directory (for development only).
+    #[arg(long, env = "NUDGE_TLS_SELF_SIGNED", conflicts_with = "tls_cert")]
+    pub tls_self_signed: bool,
+
+    /// Remember the requests of this many recent connections at `/debug/connections`
+    /// (0: off). For diagnosis and tests.
+    #[arg(long, env = "NUDGE_CONNECTION_LOG", default_value_t = 0)]
+    pub connection_log: usize,
+
     /// Directory for the embedded database.
     #[arg(long, env = "NUDGE_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,

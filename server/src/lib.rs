@@ -3,7 +3,9 @@
 //!
 //! Module map:
 //! - [`config`]: typed settings from flags and the environment (clap).
-//! - [`startup`]: binds the listener first, then builds and runs the actix-web app.
+//! - [`startup`]: binds the listeners first, then builds and runs the actix-web app.
+//! - [`tls`]: rustls configuration and the self-signed development certificate.
+//! - [`connections`]: the optional per-connection request log (HTTP version, requests).
 //! - [`routes`]: one file per endpoint group, each with a `configure` function.
 //! - [`error`]: the one mapping from errors to HTTP status and JSON body.
 //! - [`domain`]: validated names and message bodies; the rules of the wire contract.
@@ -16,6 +18,7 @@
 //! - [`metrics`]: Prometheus metrics and the middleware that counts responses.
 
 pub mod config;
+pub mod connections;
 pub mod domain;
 pub mod error;
 pub mod http_cache;
@@ -26,6 +29,7 @@ pub mod routes;
 pub mod sse;
 pub mod startup;
 pub mod store;
+pub mod tls;
 pub mod topic;
 
 pub use config::Config;

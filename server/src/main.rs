@@ -15,5 +15,8 @@ async fn main() -> anyhow::Result<()> {
     let app = Application::build(config).await?;
     // The first line on stdout is a contract: tests and scripts read the address from it.
     println!("listening on http://{}", app.local_addr());
+    if let Some(tls) = app.tls_addr() {
+        println!("listening on https://localhost:{} (HTTP/2)", tls.port());
+    }
     app.run_until_stopped().await
 }

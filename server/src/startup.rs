@@ -12,12 +12,14 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
+use crate::connections::{self, ConnectionLog};
 use crate::hub::Hub;
 use crate::metrics::{self as metrics_mw, Metrics};
 use crate::presence::Presence;
 use crate::routes::{self, AppState};
 use crate::store::metered::MeteredStore;
 use crate::store::{self, Retention};
+use crate::tls;
 use crate::Config;
 
 /// How often retention runs.
@@ -27,6 +29,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 pub struct Application {
     server: Server,
     local_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     state: AppState,
 }
 
@@ -42,24 +45,43 @@ impl Application {
             metrics,
             hub,
             presence: Presence::new(Duration::from_secs(config.presence_ttl_secs)),
+            connections: ConnectionLog::new(config.connection_log),
             config: Arc::new(config),
         };
 
         let listener = TcpListener::bind(state.config.bind)
             .with_context(|| format!("binding {}", state.config.bind))?;
         let local_addr = listener.local_addr()?;
+        let tls = match state.config.tls_bind {
+            Some(addr) => {
+                let (cert, key) = tls::certificate_files(&state.config)?;
+                let tls_config = tls::server_config(&cert, &key)?;
+                let listener =
+                    TcpListener::bind(addr).with_context(|| format!("binding {addr} for TLS"))?;
+                Some((listener, tls_config))
+            }
+            None => None,
+        };
+        let tls_addr = match &tls {
+            Some((listener, _)) => Some(listener.local_addr()?),
+            None => None,
+        };
         let app_state = state.clone();
         let send_buffer = state.config.send_buffer_bytes;
+        let connection_log = state.connections.clone();
         let server = HttpServer::new(move || {
             let config = app_state.config.clone();
             App::new()
                 .wrap(actix_web::middleware::from_fn(metrics_mw::count_responses))
+                .wrap(actix_web::middleware::from_fn(connections::record_requests))
                 .wrap(TracingLogger::default())
                 .app_data(web::Data::new(app_state.clone()))
                 .app_data(web::Data::new(app_state.metrics.clone()))
+                .app_data(web::Data::new(app_state.connections.clone()))
                 .configure(|cfg| routes::configure(cfg, &config))
         })
-        .on_connect(move |connection, _| {
+        .on_connect(move |connection, extensions| {
+            connection_log.on_connect(extensions);
             if send_buffer > 0 {
                 if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
                     let _ = socket2::SockRef::from(tcp).set_send_buffer_size(send_buffer);
@@ -69,7 +91,11 @@ impl Application {
         // An event-stream client never half-closes; treating EOF as gone is what lets a closed
         // stream be forgotten at once instead of at the next heartbeat write.
         .h1_allow_half_closed(false)
-        .listen(listener)?
+        .listen(listener)?;
+        let server = match tls {
+            Some((listener, tls_config)) => server.listen_rustls_0_23(listener, tls_config)?,
+            None => server,
+        }
         // Signals are handled in `run_until_stopped`, which must end the streams first.
         .disable_signals()
         .shutdown_timeout(10)
@@ -77,6 +103,7 @@ impl Application {
         Ok(Self {
             server,
             local_addr,
+            tls_addr,
             state,
         })
     }
@@ -89,6 +116,11 @@ impl Application {
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The HTTPS address, when TLS is on.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// The hub, for tests that count subscribers.

@@ -1,5 +1,5 @@
 //! Operations: `/healthz` (the process answers), `/readyz` (the store answers too) and
-//! `/metrics` (Prometheus text format).
+//! `/metrics` (Prometheus text format), and `/debug/connections` when the log is on.
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
@@ -11,7 +11,20 @@ use crate::error::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics));
+        .route("/metrics", web::get().to(metrics))
+        .route("/debug/connections", web::get().to(connections));
+}
+
+async fn connections(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if !state.connections.enabled() {
+        return Err(ApiError::not_found(
+            "connection_log_off",
+            "start nudge with --connection-log N to keep this log",
+        ));
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({ "connections": state.connections.snapshot() })))
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

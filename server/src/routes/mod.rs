@@ -30,6 +30,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// What `/metrics` reports.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Requests per connection, when enabled.
+    pub connections: crate::connections::ConnectionLog,
 }
 
 /// Mounts the API (with JSON errors for unknown routes) and then the static web app.
