@@ -22,33 +22,43 @@ write_if_changed() {
   if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; say "wrote $1"; fi
 }
 
+# Without reference types, wasm-bindgen keeps JS values in a JS-side array instead of an
+# externref table, which binaryen before 116 rewrites so that the browser refuses the glue's
+# `table.set` (verified with Debian's 108: the SW then fails to start); the module is then safe
+# for any wasm-opt. rustup's prebuilt std still says "reference-types" in the module's
+# target_features section, which is what wasm-bindgen reads, so the symbols (and that section)
+# are stripped too: wasm-bindgen then finds no externref intrinsics and uses the array.
+# Only the wasm target sees these flags; a change to them rebuilds the SW once.
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=-reference-types,-multivalue -C strip=symbols"
+recipe="flags=$CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS bindgen=--remove-name-section,--remove-producers-section"
+
 say "building nudge-sw for wasm32"
 # shellcheck disable=SC2086 # WASM_BUILD_STD is empty or one flag
 $WASM_CARGO build --release --target wasm32-unknown-unknown -p nudge-sw $WASM_BUILD_STD
 wasm="$WASM_TARGET_DIR/wasm32-unknown-unknown/release/nudge_sw.wasm"
 
-# binaryen before 116 reads wasm-bindgen's externref table as anyref and writes it back so that
-# the browser refuses the glue's `table.set` (verified with 108: the SW then fails to start).
-# Older wasm-opt is therefore skipped, and the module ships unoptimised: bigger, correct.
 wasm_opt_version=$(wasm-opt --version 2>/dev/null | awk '{print $3}' || true)
-use_wasm_opt=0
-[ -n "$wasm_opt_version" ] && [ "$wasm_opt_version" -ge 116 ] 2>/dev/null && use_wasm_opt=1
 
 # wasm-bindgen and wasm-opt run only when cargo produced a different module (or the recipe
 # changed), so that a second build is a no-op.
-input_hash="$(sha256sum "$wasm" | cut -d' ' -f1) wasm-opt=$use_wasm_opt"
+input_hash="$(sha256sum "$wasm" | cut -d' ' -f1) $recipe wasm-opt=${wasm_opt_version:-none}"
 if [ "$(cat "$work/input.sha256" 2>/dev/null)" != "$input_hash" ]; then
   want=$(locked_wasm_bindgen_version)
   have=$(wasm-bindgen --version | awk '{print $2}')
   [ "$have" = "$want" ] || die "wasm-bindgen CLI is $have, Cargo.lock wants $want: run 'make setup'"
-  wasm-bindgen --target no-modules --no-typescript --out-dir "$work" "$wasm"
-  if [ $use_wasm_opt = 1 ]; then
+  wasm-bindgen --target no-modules --no-typescript --remove-name-section \
+    --remove-producers-section --out-dir "$work" "$wasm"
+  if [ -z "$wasm_opt_version" ]; then
+    say "wasm-opt is missing: shipping the module unoptimised"
+  elif grep -q externref "$work/nudge_sw.js" && ! [ "$wasm_opt_version" -ge 116 ] 2>/dev/null; then
+    # The flags above did not take (a toolchain that ignores them): old binaryen would break it.
+    say "the module uses an externref table and wasm-opt $wasm_opt_version is older than 116: skipped"
+  else
+    # reference-types stays enabled for reading: the prebuilt std encodes call_indirect with it.
     wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-      --enable-mutable-globals --enable-reference-types --enable-multivalue \
+      --enable-mutable-globals --enable-reference-types \
       "$work/nudge_sw_bg.wasm" -o "$work/opt.wasm"
     mv "$work/opt.wasm" "$work/nudge_sw_bg.wasm"
-  else
-    say "wasm-opt ${wasm_opt_version:-missing} is older than 116: shipping the module unoptimised"
   fi
   echo "$input_hash" >"$work/input.sha256"
 fi

@@ -78,6 +78,27 @@ pub struct Config {
     #[arg(long, env = "NUDGE_SEND_BUFFER_BYTES", default_value_t = 0)]
     pub send_buffer_bytes: usize,
 
+    /// Writes per second allowed per client address (0: unlimited); refused with 429.
+    #[arg(long, env = "NUDGE_WRITE_RATE_PER_ADDRESS", default_value_t = 20)]
+    pub write_rate_per_address: u32,
+
+    /// Writes one address may make at once above that rate.
+    #[arg(long, env = "NUDGE_WRITE_BURST", default_value_t = 60)]
+    pub write_burst: u32,
+
+    /// Event streams one address may hold open (0: unlimited); more are refused with 429.
+    #[arg(long, env = "NUDGE_MAX_STREAMS_PER_ADDRESS", default_value_t = 32)]
+    pub max_streams_per_address: usize,
+
+    /// Take the client address from the last `X-Forwarded-For` hop (only behind a proxy that
+    /// sets it, such as nginx).
+    #[arg(long, env = "NUDGE_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+
+    /// Origins allowed to call the API from other sites (CORS), comma-separated; none by default.
+    #[arg(long, env = "NUDGE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "NUDGE_MAX_BODY_BYTES", default_value_t = 16 * 1024)]
     pub max_body_bytes: usize,
@@ -154,6 +175,9 @@ impl Config {
         config.bind = "127.0.0.1:0".parse().expect("a valid literal address");
         config.data_dir = data_dir;
         config.www_dir = www_dir;
+        // Tests hammer one address; the tests of the limits turn them back on.
+        config.write_rate_per_address = 0;
+        config.max_streams_per_address = 0;
         config
     }
 

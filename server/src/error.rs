@@ -22,6 +22,16 @@ pub enum ApiError {
         /// A sentence for the person reading it.
         message: String,
     },
+    /// A limit was reached; come back after `retry_after_secs`.
+    #[error("{message}")]
+    TooManyRequests {
+        /// A stable, machine-readable code.
+        code: String,
+        /// A sentence for the person reading it.
+        message: String,
+        /// Seconds until a retry may succeed.
+        retry_after_secs: u64,
+    },
     /// The store failed or is unavailable.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -49,7 +59,9 @@ impl ApiError {
 
     fn code_and_message(&self) -> (&str, String) {
         match self {
-            Self::Client { code, message, .. } => (code, message.clone()),
+            Self::Client { code, message, .. } | Self::TooManyRequests { code, message, .. } => {
+                (code, message.clone())
+            }
             Self::Store(StoreError::IdempotencyConflict) => (
                 "idempotency_key_reused",
                 "this Idempotency-Key was already used with a different request".to_owned(),
@@ -67,6 +79,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Client { status, .. } => *status,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Store(StoreError::IdempotencyConflict) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -83,6 +96,12 @@ impl ResponseError for ApiError {
         response.insert_header((header::CACHE_CONTROL, "no-store"));
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        if let Self::TooManyRequests {
+            retry_after_secs, ..
+        } = self
+        {
+            response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
         response.json(json!({ "error": { "code": code, "message": message } }))
     }

@@ -13,6 +13,8 @@
 //! - [`hub`]: in-process fan-out of committed events to subscribers, with bounded buffers.
 //! - [`topic`]: topic selectors (`rooms/general`, `rooms/*`) and their matching.
 //! - [`sse`]: the event-stream encoding and the per-subscriber stream.
+//! - [`security`]: security headers, same-origin writes (CSRF) and the CORS allow-list.
+//! - [`limits`]: write rate limits and the cap on streams per address.
 //! - [`presence`]: ephemeral, in-memory presence with a time to live.
 //! - [`http_cache`]: strong ETags and `If-None-Match` for cacheable reads.
 //! - [`metrics`]: Prometheus metrics and the middleware that counts responses.
@@ -23,9 +25,11 @@ pub mod domain;
 pub mod error;
 pub mod http_cache;
 pub mod hub;
+pub mod limits;
 pub mod metrics;
 pub mod presence;
 pub mod routes;
+pub mod security;
 pub mod sse;
 pub mod startup;
 pub mod store;

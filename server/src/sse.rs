@@ -17,6 +17,7 @@ use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::Subscription;
+use crate::limits::StreamSlot;
 
 /// The keep-alive comment.
 pub const HEARTBEAT: &[u8] = b": keep-alive\n\n";
@@ -61,6 +62,8 @@ pub struct StreamPlan {
     pub heartbeat: Duration,
     /// Cancelled on server shutdown; ends the stream.
     pub shutdown: CancellationToken,
+    /// This stream's place in its address's stream count, held as long as the stream lives.
+    pub slot: StreamSlot,
 }
 
 struct State {
@@ -70,6 +73,7 @@ struct State {
     heartbeat: Interval,
     shutdown: CancellationToken,
     finished: bool,
+    _slot: StreamSlot,
 }
 
 /// Turns a plan into the body of the `text/event-stream` response. Dropping the stream (the
@@ -85,6 +89,7 @@ pub fn event_stream(plan: StreamPlan) -> impl Stream<Item = Result<Bytes, Infall
         heartbeat,
         shutdown: plan.shutdown,
         finished: false,
+        _slot: plan.slot,
     };
     futures_util::stream::unfold(state, |mut state| async move {
         let frame = next_frame(&mut state).await?;

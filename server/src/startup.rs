@@ -14,9 +14,11 @@ use tracing_actix_web::TracingLogger;
 
 use crate::connections::{self, ConnectionLog};
 use crate::hub::Hub;
+use crate::limits::{self, Limits};
 use crate::metrics::{self as metrics_mw, Metrics};
 use crate::presence::Presence;
 use crate::routes::{self, AppState};
+use crate::security::{self, AllowedOrigins};
 use crate::store::metered::MeteredStore;
 use crate::store::{self, Retention};
 use crate::tls;
@@ -46,6 +48,12 @@ impl Application {
             hub,
             presence: Presence::new(Duration::from_secs(config.presence_ttl_secs)),
             connections: ConnectionLog::new(config.connection_log),
+            limits: Limits::new(
+                config.write_rate_per_address,
+                config.write_burst,
+                config.max_streams_per_address,
+                config.trust_forwarded_for,
+            ),
             config: Arc::new(config),
         };
 
@@ -71,13 +79,24 @@ impl Application {
         let connection_log = state.connections.clone();
         let server = HttpServer::new(move || {
             let config = app_state.config.clone();
+            let origins = AllowedOrigins(config.cors_origins.clone());
+            // The last `wrap` runs first: log, count, then CORS, origin check, rate limit.
             App::new()
+                .wrap(actix_web::middleware::from_fn(limits::limit_writes))
+                .wrap(actix_web::middleware::from_fn(security::same_origin_writes))
+                .wrap(actix_web::middleware::Condition::new(
+                    !origins.0.is_empty(),
+                    security::cors(&origins),
+                ))
+                .wrap(security::default_headers())
                 .wrap(actix_web::middleware::from_fn(metrics_mw::count_responses))
                 .wrap(actix_web::middleware::from_fn(connections::record_requests))
                 .wrap(TracingLogger::default())
                 .app_data(web::Data::new(app_state.clone()))
                 .app_data(web::Data::new(app_state.metrics.clone()))
                 .app_data(web::Data::new(app_state.connections.clone()))
+                .app_data(web::Data::new(app_state.limits.clone()))
+                .app_data(web::Data::new(origins))
                 .configure(|cfg| routes::configure(cfg, &config))
         })
         .on_connect(move |connection, extensions| {

@@ -78,10 +78,33 @@ pub fn check(exchange: &Exchange<'_>) -> Result<(), Refusal> {
 /// True when a `Cache-Control` value holds the `no-store` directive (names are
 /// case-insensitive; `no-store` takes no argument, but a stray one must not hide it).
 pub fn has_no_store(cache_control: &str) -> bool {
+    has_directive(cache_control, "no-store")
+}
+
+/// True when a `Cache-Control` value holds `private`. The field-list form (`private="x"`)
+/// counts as wholly private too: keeping a response apart is always the safe side.
+pub fn is_private(cache_control: &str) -> bool {
+    has_directive(cache_control, "private")
+}
+
+fn has_directive(cache_control: &str, wanted: &str) -> bool {
     cache_control.split(',').any(|directive| {
         let name = directive.split('=').next().unwrap_or("").trim();
-        name.eq_ignore_ascii_case("no-store")
+        name.eq_ignore_ascii_case(wanted)
     })
+}
+
+/// The request header names a `Vary` value lists, lower case, without duplicates or `*`
+/// (a `Vary: *` response is never stored, so it never needs a key).
+pub fn vary_fields(vary: &str) -> Vec<String> {
+    let mut fields: Vec<String> = Vec::new();
+    for field in vary.split(',').map(str::trim) {
+        let field = field.to_ascii_lowercase();
+        if !field.is_empty() && field != "*" && !fields.contains(&field) {
+            fields.push(field);
+        }
+    }
+    fields
 }
 
 #[cfg(test)]
@@ -187,5 +210,23 @@ mod tests {
             }),
             Ok(())
         );
+    }
+
+    #[test]
+    fn private_is_a_directive_of_its_own() {
+        assert!(is_private("private, no-cache"));
+        assert!(is_private("Private=\"Set-Cookie\""));
+        assert!(!is_private("public, max-age=60"));
+        assert!(!is_private("x-private"));
+    }
+
+    #[test]
+    fn vary_lists_header_names_once_in_lower_case() {
+        assert_eq!(vary_fields("Accept-Encoding"), vec!["accept-encoding"]);
+        assert_eq!(
+            vary_fields(" Accept-Language ,accept-language, X-Lang,"),
+            vec!["accept-language", "x-lang"]
+        );
+        assert!(vary_fields("*").is_empty());
     }
 }

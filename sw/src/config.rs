@@ -6,13 +6,30 @@
 
 use std::rc::Rc;
 
+use crate::expiration::Expiration;
 use crate::precache::Manifest;
 use crate::router::{Matcher, Pattern, Route, Router};
+use crate::store::Store;
 use crate::strategy::{CacheFirst, CacheOnly, NetworkFirst, NetworkOnly, Strategy};
 
 /// The runtime cache for API reads. Versioned by hand: bump it only when the format of stored
 /// entries changes, since activating a new shell must not throw away offline data.
 pub const API_CACHE: &str = "nudge-api-v1";
+
+/// The limits of the API cache (and of the private cache it spills into). Generous, because
+/// this data is what the page shows offline: a chat's rooms and recent pages are small JSON
+/// bodies, so the byte budget is what bounds a runaway client, the count bounds the cost of a
+/// `keys()` per put, and a month covers a long holiday.
+pub const API_EXPIRATION: Expiration = Expiration {
+    max_entries: Some(500),
+    max_age_ms: Some(30 * 24 * 60 * 60 * 1000),
+    max_bytes: Some(20 * 1024 * 1024),
+};
+
+/// The API store: the route table's and the nudges' view of [`API_CACHE`].
+pub fn api_store() -> Store {
+    Store::new(API_CACHE).expiration(API_EXPIRATION)
+}
 
 /// The path of the app shell, served for every navigation when offline.
 pub const SHELL: &str = "/";
@@ -58,7 +75,11 @@ pub fn router(manifest: &Manifest) -> Router<Handler> {
         .route(Route::get(
             "api",
             same_origin(api()),
-            handler(NetworkFirst::new(API_CACHE).miss_as_503()),
+            handler(
+                NetworkFirst::new(API_CACHE)
+                    .expiration(API_EXPIRATION)
+                    .miss_as_503(),
+            ),
         ))
 }
 

@@ -9,7 +9,11 @@
 //! - [`router`]: routes and first-match routing; no match means "do not intercept" (pure).
 //! - [`strategy`]: one small type per strategy over a shared `StrategyHandler` that owns
 //!   fetch, cache match and cache put.
-//! - [`cacheability`]: what may be stored (never `no-store`, errors, opaque, 206, non-GET; pure).
+//! - [`store`]: a runtime cache as strategies use it: keys that honour `Vary`, private
+//!   responses in a cache of their own, expiration after each put.
+//! - [`expiration`]: per-cache limits on entries, age and bytes; oldest first; quota purges.
+//! - [`cacheability`]: what may be stored (never `no-store`, errors, opaque, 206, non-GET,
+//!   `Vary: *`), what is private, what `Vary` names (pure).
 //! - [`precache`]: the build-time manifest of the app shell, installed and cleaned up.
 //! - [`nudge`]: revalidation of one URL per nudge, coalesced while in flight.
 //! - [`messages`]: the page ⇄ SW message shapes.
@@ -20,11 +24,13 @@
 pub mod cacheability;
 pub mod config;
 pub mod error;
+pub mod expiration;
 pub mod messages;
 pub mod nudge;
 pub mod precache;
 pub mod respond;
 pub mod router;
+pub mod store;
 pub mod strategy;
 pub mod web;
 pub mod worker;

@@ -1,37 +1,121 @@
-//! The messages a page and the SW exchange (serde-wasm-bindgen, plain JS objects).
+//! The messages a page and the SW exchange, as plain JS objects with a `type`.
+//!
+//! Read and written by hand with `Reflect` rather than with serde: serde's tagged-enum
+//! machinery and its error messages (which format floats) cost the wasm more than all of the
+//! SW's caching logic, for five small message shapes.
 
-use serde::{Deserialize, Serialize};
+use js_sys::{Object, Reflect};
+use wasm_bindgen::JsValue;
 
 /// A message from a page.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming {
-    /// The server said `url` changed; its new version carries `etag`.
+    /// `{type: "nudge", url, etag?}`: the server said `url` changed; its new version carries
+    /// `etag`.
     Nudge {
         /// The changed resource, usually a path on the SW's origin.
         url: String,
         /// The new version's ETag; without it, the URL is always revalidated.
-        #[serde(default)]
         etag: Option<String>,
     },
-    /// The user accepted "a new version is ready": activate the waiting SW now.
+    /// `{type: "skip-waiting"}`: the user accepted "a new version is ready".
     SkipWaiting,
+    /// `{type: "sign-out"}`: the user signed out; forget every private response.
+    SignOut,
+}
+
+impl Incoming {
+    /// The message a page posted, or `None` for anything else (other code may post too).
+    pub fn from_js(value: &JsValue) -> Option<Incoming> {
+        let field = |name: &str| {
+            let value = Reflect::get(value, &JsValue::from_str(name)).ok()?;
+            value.as_string()
+        };
+        if !value.is_object() {
+            return None;
+        }
+        Incoming::parse(&field("type")?, field("url"), field("etag"))
+    }
+
+    /// The message of type `kind` with these fields, if they make one.
+    pub fn parse(kind: &str, url: Option<String>, etag: Option<String>) -> Option<Incoming> {
+        match kind {
+            "nudge" => Some(Incoming::Nudge { url: url?, etag }),
+            "skip-waiting" => Some(Incoming::SkipWaiting),
+            "sign-out" => Some(Incoming::SignOut),
+            _ => None,
+        }
+    }
 }
 
 /// A message to the pages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
-    /// The cache holds a new version of `url`: re-render it from the cache.
+    /// `{type: "updated", url}`: the cache holds a new version of `url`; re-render from it.
     Updated {
         /// The URL as the nudge named it.
         url: String,
     },
-    /// The reply to a nudge, sent to its sender once the work is done.
+    /// `{type: "nudged", url, updated}`: the reply to a nudge, once the work is done.
     Nudged {
         /// The URL as the nudge named it.
         url: String,
         /// Whether the cache changed.
         updated: bool,
     },
+    /// `{type: "signed-out"}`: the reply to `sign-out`, once the private cache is gone.
+    SignedOut,
+}
+
+impl Outgoing {
+    /// The message as a plain object, ready for `postMessage`.
+    pub fn to_js(&self) -> Result<JsValue, JsValue> {
+        let object = Object::new();
+        let set = |name: &str, value: JsValue| Reflect::set(&object, &name.into(), &value);
+        match self {
+            Outgoing::Updated { url } => {
+                set("type", "updated".into())?;
+                set("url", url.into())?;
+            }
+            Outgoing::Nudged { url, updated } => {
+                set("type", "nudged".into())?;
+                set("url", url.into())?;
+                set("updated", (*updated).into())?;
+            }
+            Outgoing::SignedOut => {
+                set("type", "signed-out".into())?;
+            }
+        }
+        Ok(object.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_type_makes_its_message() {
+        assert_eq!(
+            Incoming::parse("nudge", Some("/a".into()), None),
+            Some(Incoming::Nudge {
+                url: "/a".into(),
+                etag: None
+            })
+        );
+        assert_eq!(
+            Incoming::parse("sign-out", None, None),
+            Some(Incoming::SignOut)
+        );
+        assert_eq!(
+            Incoming::parse("skip-waiting", None, None),
+            Some(Incoming::SkipWaiting)
+        );
+    }
+
+    #[test]
+    fn unknown_types_and_nudges_without_a_url_are_ignored() {
+        assert_eq!(Incoming::parse("nudge", None, Some("\"1\"".into())), None);
+        assert_eq!(Incoming::parse("hello", Some("/a".into()), None), None);
+    }
 }

@@ -15,6 +15,7 @@ use wasm_bindgen_futures::future_to_promise;
 use web_sys::{Headers, Request, RequestCache, RequestInit};
 
 use crate::error::Result;
+use crate::store::{self, Store};
 use crate::strategy::storable;
 use crate::web;
 
@@ -32,10 +33,10 @@ thread_local! {
     static IN_FLIGHT: RefCell<HashMap<String, Flight>> = RefCell::new(HashMap::new());
 }
 
-/// Revalidates `url` in the cache named `cache_name`. The promise resolves to `true` when the
+/// Revalidates `url` in `store` (and its private cache). The promise resolves to `true` when the
 /// cache changed; a nudge that joins a flight gets that flight's promise, so `waitUntil` on it
 /// covers the extra pass too.
-pub fn nudge(cache_name: &str, url: &str, etag: Option<String>, on_update: OnUpdate) -> Promise {
+pub fn nudge(store: &Store, url: &str, etag: Option<String>, on_update: OnUpdate) -> Promise {
     let key = web::resolve(url);
     let joined = IN_FLIGHT.with(|flights| {
         let mut flights = flights.borrow_mut();
@@ -46,8 +47,8 @@ pub fn nudge(cache_name: &str, url: &str, etag: Option<String>, on_update: OnUpd
     if let Some(promise) = joined {
         return promise;
     }
-    let (cache_name, url) = (cache_name.to_owned(), url.to_owned());
-    let promise = future_to_promise(fly(cache_name, url, key.clone(), etag, on_update));
+    let (store, url) = (store.clone(), url.to_owned());
+    let promise = future_to_promise(fly(store, url, key.clone(), etag, on_update));
     IN_FLIGHT.with(|flights| {
         let flight = Flight {
             promise: promise.clone(),
@@ -59,7 +60,7 @@ pub fn nudge(cache_name: &str, url: &str, etag: Option<String>, on_update: OnUpd
 }
 
 async fn fly(
-    cache_name: String,
+    store: Store,
     url: String,
     key: String,
     mut etag: Option<String>,
@@ -67,7 +68,7 @@ async fn fly(
 ) -> Result<JsValue, JsValue> {
     let mut updated = false;
     loop {
-        let result = revalidate(&cache_name, &key, etag.as_deref()).await;
+        let result = revalidate(&store, &key, etag.as_deref()).await;
         // Deciding whether to go again and leaving the table happen in one synchronous step,
         // so a nudge is either folded into this flight or starts a new one, never lost.
         let again = IN_FLIGHT.with(|flights| {
@@ -91,19 +92,30 @@ async fn fly(
     }
 }
 
-/// One pass: `Ok(true)` when a new version was stored.
-pub async fn revalidate(cache_name: &str, url: &str, etag: Option<&str>) -> Result<bool> {
-    let cache = web::open_cache(cache_name).await?;
-    let stored_etag = match web::cache_match(&cache, url).await? {
-        Some(stored) => stored.headers().get("ETag")?,
-        None => None,
-    };
-    if etag.is_some() && stored_etag.as_deref() == etag {
-        return Ok(false);
+/// One pass: `Ok(true)` when a new version was stored. Each stored variant of the URL (one
+/// per set of values of the headers its `Vary` names; nudge's API has one) is refreshed with
+/// the request headers it was stored for, so the refreshed copy replaces it and serves the
+/// same requests. With nothing stored, one plain GET fills the cache.
+pub async fn revalidate(store: &Store, url: &str, etag: Option<&str>) -> Result<bool> {
+    let variants = store.variants(url).await?;
+    if variants.is_empty() {
+        return refresh(store, url, Headers::new()?, None).await;
     }
-    let headers = Headers::new()?;
-    if let Some(stored_etag) = &stored_etag {
-        headers.set("If-None-Match", stored_etag)?;
+    let mut updated = false;
+    for (key, stored_etag) in variants {
+        if etag.is_some() && stored_etag.as_deref() == etag {
+            continue;
+        }
+        let headers = store::request_headers(&key)?;
+        updated |= refresh(store, url, headers, stored_etag.as_deref()).await?;
+    }
+    Ok(updated)
+}
+
+/// One conditional GET of `url` with `headers`; stores a changed answer.
+async fn refresh(store: &Store, url: &str, headers: Headers, etag: Option<&str>) -> Result<bool> {
+    if let Some(etag) = etag {
+        headers.set("If-None-Match", etag)?;
     }
     let init = RequestInit::new();
     // Straight to the server: the browser's HTTP cache must neither answer for it nor turn
@@ -115,6 +127,5 @@ pub async fn revalidate(cache_name: &str, url: &str, etag: Option<&str>) -> Resu
     if response.status() == 304 || storable("GET", &response).is_err() {
         return Ok(false);
     }
-    web::cache_put(&cache, url, &response).await?;
-    Ok(true)
+    store.put(&request, &response).await
 }

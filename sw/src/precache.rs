@@ -7,8 +7,8 @@
 
 use std::collections::BTreeSet;
 
-use serde::Deserialize;
-use wasm_bindgen::JsValue;
+use js_sys::Reflect;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{RequestCache, RequestInit};
 
 use crate::error::{Result, SwError};
@@ -19,7 +19,7 @@ use crate::web;
 pub const PREFIX: &str = "nudge-precache-";
 
 /// One file of the shell: its URL (a path on the SW's origin, or absolute) and content hash.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// The URL to fetch and to answer.
     pub url: String,
@@ -42,18 +42,37 @@ impl Manifest {
     /// The manifest that the loader imported as `self.NUDGE_PRECACHE`; empty (with a warning)
     /// when it is missing, so the SW still routes the API without a shell.
     pub fn from_global() -> Self {
-        let value = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("NUDGE_PRECACHE"))
+        let value = Reflect::get(&js_sys::global(), &JsValue::from_str("NUDGE_PRECACHE"))
             .unwrap_or(JsValue::UNDEFINED);
         if value.is_undefined() {
             return Manifest::default();
         }
-        match serde_wasm_bindgen::from_value(value) {
-            Ok(entries) => Manifest::new(entries),
-            Err(error) => {
-                web::warn(&format!("ignoring a malformed NUDGE_PRECACHE: {error}"));
+        match Self::entries_from_js(&value) {
+            Some(entries) => Manifest::new(entries),
+            None => {
+                web::warn("ignoring a malformed NUDGE_PRECACHE");
                 Manifest::default()
             }
         }
+    }
+
+    /// `[{url, revision}]` read by hand (serde's machinery would cost the wasm more than this).
+    fn entries_from_js(value: &JsValue) -> Option<Vec<Entry>> {
+        let field = |entry: &JsValue, name: &str| {
+            Reflect::get(entry, &JsValue::from_str(name))
+                .ok()?
+                .as_string()
+        };
+        let array: &js_sys::Array = value.dyn_ref()?;
+        array
+            .iter()
+            .map(|entry| {
+                Some(Entry {
+                    url: field(&entry, "url")?,
+                    revision: field(&entry, "revision")?,
+                })
+            })
+            .collect()
     }
 
     /// The entries.

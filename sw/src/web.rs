@@ -86,22 +86,70 @@ pub async fn delete_cache(name: &str) -> Result<bool> {
         .unwrap_or(false))
 }
 
-/// The stored response for a URL in a cache, if any.
-///
-/// Entries are keyed by URL alone (nudges name URLs, not requests), so `Vary` is ignored: this
-/// cache is private to one user, whose request headers do not change between two visits.
-pub async fn cache_match(cache: &Cache, url: &str) -> Result<Option<Response>> {
+/// Match options: `ignoreVary` when the caller looks an entry up by URL alone.
+fn query_options(ignore_vary: bool) -> CacheQueryOptions {
     let options = CacheQueryOptions::new();
-    options.set_ignore_vary(true);
-    let found = wait(cache.match_with_str_and_options(url, &options)).await?;
+    options.set_ignore_vary(ignore_vary);
+    options
+}
+
+/// The stored response for a URL in a cache, whatever the request headers it was stored for
+/// (`ignoreVary`): for the precache and nudges, which name URLs, not requests.
+pub async fn cache_match(cache: &Cache, url: &str) -> Result<Option<Response>> {
+    let found = wait(cache.match_with_str_and_options(url, &query_options(true))).await?;
     Ok(found.dyn_into().ok())
 }
 
-/// Stores a response under a URL (the cache key ignores everything in the request but the URL
-/// and method, and we only store GETs).
+/// The stored response for `request`, honouring the `Vary` it was stored with: an entry is
+/// served only to a request whose headers named by that `Vary` have the same values.
+pub async fn cache_match_request(cache: &Cache, request: &Request) -> Result<Option<Response>> {
+    let found = wait(cache.match_with_request_and_options(request, &query_options(false))).await?;
+    Ok(found.dyn_into().ok())
+}
+
+/// Every key (request) in the cache, in insertion order, headers included.
+pub async fn cache_keys(cache: &Cache) -> Result<Vec<Request>> {
+    let keys: js_sys::Array = wait(cache.keys()).await?.unchecked_into();
+    Ok(keys.iter().map(JsCast::unchecked_into).collect())
+}
+
+/// The keys stored for a URL, every variant (`ignoreVary`).
+pub async fn cache_keys_for(cache: &Cache, url: &str) -> Result<Vec<Request>> {
+    let keys = cache.keys_with_str_and_options(url, &query_options(true));
+    let keys: js_sys::Array = wait(keys).await?.unchecked_into();
+    Ok(keys.iter().map(JsCast::unchecked_into).collect())
+}
+
+/// Deletes the entries that `request` matches, honouring `Vary` (one variant, not all).
+pub async fn cache_delete(cache: &Cache, request: &Request) -> Result<bool> {
+    let deleted = cache.delete_with_request_and_options(request, &query_options(false));
+    Ok(wait(deleted).await?.as_bool().unwrap_or(false))
+}
+
+/// Stores a response under a URL, for entries whose key needs no headers (the precache).
 pub async fn cache_put(cache: &Cache, url: &str, response: &Response) -> Result<()> {
     wait(cache.put_with_str(url, response)).await?;
     Ok(())
+}
+
+/// Stores a response under a request, whose headers the Cache API keeps for `Vary`.
+pub async fn cache_put_request(cache: &Cache, key: &Request, response: &Response) -> Result<()> {
+    wait(cache.put_with_request(key, response)).await?;
+    Ok(())
+}
+
+/// The length in bytes of a response's body, read from a clone (the response stays unread).
+pub async fn body_len(response: &Response) -> Result<f64> {
+    let buffer = wait(response.clone()?.array_buffer()?).await?;
+    Ok(buffer
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length()
+        .into())
+}
+
+/// Milliseconds since the epoch, from the worker's clock.
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
 }
 
 /// A debug line in the worker's console (visible in DevTools and in the test runner's log).

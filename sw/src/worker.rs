@@ -8,7 +8,6 @@
 use std::rc::Rc;
 
 use js_sys::{Object, Promise};
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::{
@@ -16,11 +15,12 @@ use web_sys::{
     MessagePort, Request, RequestCache, RequestMode,
 };
 
-use crate::config::{self, Handler, API_CACHE};
+use crate::config::{self, Handler};
 use crate::error::{Result, SwError};
 use crate::messages::{Incoming, Outgoing};
 use crate::precache::{self, Manifest};
 use crate::router::{RequestInfo, Route, Router};
+use crate::store::PRIVATE_CACHE;
 use crate::{nudge, web};
 
 /// What the SW builds once per start: the manifest and the routes derived from it.
@@ -124,12 +124,11 @@ pub fn find_route<'r>(
     })
 }
 
-/// `message`: nudges and `skip-waiting` from the pages; anything else is ignored.
+/// `message`: nudges, `skip-waiting` and `sign-out` from the pages; anything else is ignored.
 #[wasm_bindgen]
 pub fn on_message(event: ExtendableMessageEvent) {
-    let message: Incoming = match serde_wasm_bindgen::from_value(event.data()) {
-        Ok(message) => message,
-        Err(_) => return,
+    let Some(message) = Incoming::from_js(&event.data()) else {
+        return;
     };
     match message {
         Incoming::SkipWaiting => match web::sw_scope().and_then(|s| Ok(s.skip_waiting()?)) {
@@ -141,7 +140,7 @@ pub fn on_message(event: ExtendableMessageEvent) {
             if !web::resolve(&url).starts_with(&format!("{}/", web::origin())) {
                 return;
             }
-            let flight = nudge::nudge(API_CACHE, &url, etag, broadcast_updated);
+            let flight = nudge::nudge(&config::api_store(), &url, etag, broadcast_updated);
             let reply_to = reply_target(&event);
             extend(
                 &event,
@@ -155,7 +154,28 @@ pub fn on_message(event: ExtendableMessageEvent) {
                 }),
             );
         }
+        Incoming::SignOut => {
+            let reply_to = reply_target(&event);
+            extend(
+                &event,
+                "sign-out",
+                promise(async move {
+                    sign_out().await?;
+                    if let Some(target) = reply_to {
+                        post(&target, &Outgoing::SignedOut)?;
+                    }
+                    Ok(JsValue::UNDEFINED)
+                }),
+            );
+        }
     }
+}
+
+/// Forgets every private response; public ones stay, since they are the same for every user.
+/// The cache is deleted rather than emptied entry by entry: one step, nothing half-done.
+pub async fn sign_out() -> Result<()> {
+    web::delete_cache(PRIVATE_CACHE).await?;
+    Ok(())
 }
 
 /// Where a reply goes: the `MessagePort` the sender passed, or else the sending client.
@@ -168,8 +188,8 @@ fn reply_target(event: &ExtendableMessageEvent) -> Option<Object> {
 }
 
 /// Posts `message` with `target.postMessage` (a `Client` and a `MessagePort` both have it).
-fn post(target: &Object, message: &impl Serialize) -> Result<()> {
-    let value = serde_wasm_bindgen::to_value(message).map_err(|e| SwError::new(e.to_string()))?;
+fn post(target: &Object, message: &Outgoing) -> Result<()> {
+    let value = message.to_js()?;
     let post_message: js_sys::Function =
         js_sys::Reflect::get(target, &JsValue::from_str("postMessage"))?.dyn_into()?;
     post_message.call1(target, &value)?;

@@ -9,6 +9,7 @@ use common::*;
 use js_sys::Promise;
 use nudge_sw::nudge::nudge;
 use nudge_sw::precache::{self, Entry, Manifest};
+use nudge_sw::store::Store;
 use nudge_sw::web;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
@@ -30,7 +31,7 @@ fn updates_for(url: &str) -> usize {
 }
 
 async fn nudged(cache: &str, url: &str, etag: &str) -> bool {
-    let flight = nudge(cache, url, Some(etag.to_owned()), record);
+    let flight = nudge(&Store::new(cache), url, Some(etag.to_owned()), record);
     web::wait(flight).await.unwrap().as_bool().unwrap()
 }
 
@@ -74,7 +75,14 @@ async fn nudges_during_a_flight_cost_at_most_one_more_request() {
     let url = fixture("burst", "etag=%22b2%22");
     store("t-nudge", &url, "b1", "\"b1\"").await;
     let flights: Vec<Promise> = (0..5)
-        .map(|i| nudge("t-nudge", &url, Some(format!("\"x{i}\"")), record))
+        .map(|i| {
+            nudge(
+                &Store::new("t-nudge"),
+                &url,
+                Some(format!("\"x{i}\"")),
+                record,
+            )
+        })
         .collect();
     for flight in flights {
         web::wait(flight).await.unwrap();

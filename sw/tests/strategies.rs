@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use nudge_sw::respond::OFFLINE_HEADER;
-use nudge_sw::strategy::{CacheFirst, CacheOnly, NetworkFirst, Strategy};
+use nudge_sw::strategy::{CacheFirst, CacheOnly, NetworkFirst, StaleWhileRevalidate, Strategy};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_service_worker);
@@ -156,4 +156,32 @@ async fn cache_only_answers_504_when_nothing_is_stored() {
         .unwrap();
     assert_eq!(text(&response).await, "here");
     assert_eq!(stats("cache-only").await.count, 0, "never the network");
+}
+
+#[wasm_bindgen_test]
+async fn stale_while_revalidate_serves_the_copy_and_refreshes_it_behind() {
+    let url = fixture("swr", "cc=no-cache");
+    let strategy = StaleWhileRevalidate::new("t-swr");
+    let first = strategy.handle(get(&url), None).await.unwrap();
+    assert!(
+        text(&first).await.contains(r#""count":1"#),
+        "a miss waits for the network"
+    );
+    let second = strategy.handle(get(&url), None).await.unwrap();
+    assert!(
+        text(&second).await.contains(r#""count":1"#),
+        "the stored copy answers"
+    );
+    wait_until("the background refresh is stored", || async {
+        match stored("t-swr", &url).await {
+            Some(copy) => text(&copy).await.contains(r#""count":2"#),
+            None => false,
+        }
+    })
+    .await;
+    assert_eq!(
+        stats("swr").await.count,
+        2,
+        "one request per answer, no more"
+    );
 }

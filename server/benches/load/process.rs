@@ -17,6 +17,15 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// The real `nudge` binary on a fresh data directory.
     pub fn nudge() -> anyhow::Result<Self> {
+        Self::nudge_with(&[])
+    }
+
+    /// The real `nudge` binary on a PostgreSQL database (several may share one).
+    pub fn nudge_postgres(database_url: &str) -> anyhow::Result<Self> {
+        Self::nudge_with(&["--database-url", database_url])
+    }
+
+    fn nudge_with(extra: &[&str]) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
         let mut command = Command::new(env!("CARGO_BIN_EXE_nudge"));
         command
@@ -26,6 +35,13 @@ impl ServerProcess {
                 "--www-dir",
                 concat!(env!("CARGO_MANIFEST_DIR"), "/../www"),
             ])
+            .args([
+                "--write-rate-per-address",
+                "0",
+                "--max-streams-per-address",
+                "0",
+            ])
+            .args(extra)
             .arg("--data-dir")
             .arg(data.path())
             .env("RUST_LOG", "error");

@@ -54,6 +54,7 @@ async fn subscribe(
                 .map(|(_, v)| v.clone())
         });
 
+    let slot = state.limits.open_stream(state.limits.client_ip(&req))?;
     let topics = Arc::new(topics);
     let subscription = state.hub.subscribe(topics.clone());
     let range = state.store.log_range().await?;
@@ -87,6 +88,7 @@ async fn subscribe(
         subscription,
         heartbeat: state.config.heartbeat(),
         shutdown: state.hub.shutdown_token(),
+        slot,
     };
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")

@@ -32,6 +32,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Requests per connection, when enabled.
     pub connections: crate::connections::ConnectionLog,
+    /// Rate limits and stream caps.
+    pub limits: crate::limits::Limits,
 }
 
 /// Mounts the API (with JSON errors for unknown routes) and then the static web app.

@@ -10,3 +10,4 @@ mod messages;
 mod metrics;
 mod presence;
 mod process;
+mod security;

@@ -21,6 +21,7 @@ impl Server {
     fn start(data_dir: &Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_nudge"))
             .args(["--bind", "127.0.0.1:0", "--www-dir", "/nonexistent"])
+            .args(["--write-rate-per-address", "0"])
             .arg("--data-dir")
             .arg(data_dir)
             .env("RUST_LOG", "warn")

@@ -4,39 +4,48 @@ use web_sys::Response;
 
 use super::{LocalBoxFuture, Strategy, StrategyHandler};
 use crate::error::Result;
+use crate::expiration::Expiration;
+use crate::store::Store;
 
 /// Serves a stored copy without revalidating it: right for files whose URL and revision are
 /// fixed for the life of a SW version (the precached shell).
 #[derive(Debug, Clone)]
 pub struct CacheFirst {
-    cache_name: String,
-    store: bool,
+    store: Store,
+    store_responses: bool,
 }
 
 impl CacheFirst {
     /// Reads from the named cache and stores what a miss brings from the network.
     pub fn new(cache_name: &str) -> Self {
         CacheFirst {
-            cache_name: cache_name.to_owned(),
-            store: true,
+            store: Store::new(cache_name),
+            store_responses: true,
         }
     }
 
+    /// Applies `policy` to the caches this strategy writes.
+    pub fn expiration(mut self, policy: Expiration) -> Self {
+        self.store = self.store.expiration(policy);
+        self
+    }
+
     /// Never writes: the precache is filled at install only, so that one cache always holds
-    /// one consistent version of the shell.
+    /// one consistent version of the shell, looked up by URL alone.
     pub fn read_only(mut self) -> Self {
-        self.store = false;
+        self.store_responses = false;
+        self.store = self.store.by_url();
         self
     }
 }
 
 impl Strategy for CacheFirst {
-    fn cache_name(&self) -> &str {
-        &self.cache_name
+    fn store(&self) -> Store {
+        self.store.clone()
     }
 
     fn respond(&self, handler: StrategyHandler) -> LocalBoxFuture<Result<Response>> {
-        let store = self.store;
+        let store = self.store_responses;
         Box::pin(async move {
             if let Some(stored) = handler.cache_match().await? {
                 return Ok(stored);

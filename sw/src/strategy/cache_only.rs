@@ -5,26 +5,27 @@ use web_sys::Response;
 use super::{LocalBoxFuture, Strategy, StrategyHandler};
 use crate::error::Result;
 use crate::respond;
+use crate::store::Store;
 
 /// The stored copy, or a 504 like an HTTP cache answering `only-if-cached` with nothing stored.
 /// The page uses it to re-render after an `updated` message without a request of its own.
 #[derive(Debug, Clone)]
 pub struct CacheOnly {
-    cache_name: String,
+    store: Store,
 }
 
 impl CacheOnly {
     /// Reads from the named cache.
     pub fn new(cache_name: &str) -> Self {
         CacheOnly {
-            cache_name: cache_name.to_owned(),
+            store: Store::new(cache_name),
         }
     }
 }
 
 impl Strategy for CacheOnly {
-    fn cache_name(&self) -> &str {
-        &self.cache_name
+    fn store(&self) -> Store {
+        self.store.clone()
     }
 
     fn respond(&self, handler: StrategyHandler) -> LocalBoxFuture<Result<Response>> {

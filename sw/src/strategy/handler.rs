@@ -7,28 +7,29 @@ use web_sys::{ExtendableEvent, Request, Response, ResponseType};
 
 use crate::cacheability::{self, Exchange, Kind, Refusal};
 use crate::error::{Result, SwError};
+use crate::store::Store;
 use crate::web;
 
-/// One request being answered: the request, the cache it may use, and the event that can
+/// One request being answered: the request, the store it may use, and the event that can
 /// extend the SW's lifetime. Cheap to clone (JS handles), so background work can own a copy.
 #[derive(Clone)]
 pub struct StrategyHandler {
-    cache_name: String,
+    store: Store,
     request: Request,
     event: Option<ExtendableEvent>,
 }
 
 impl StrategyHandler {
-    /// A handler for `request`, using the cache named `cache_name`.
-    pub fn new(cache_name: &str, request: Request, event: Option<ExtendableEvent>) -> Self {
+    /// A handler for `request`, using `store`.
+    pub fn new(store: Store, request: Request, event: Option<ExtendableEvent>) -> Self {
         StrategyHandler {
-            cache_name: cache_name.to_owned(),
+            store,
             request,
             event,
         }
     }
 
-    /// The request's URL, which is also its cache key.
+    /// The request's URL.
     pub fn url(&self) -> String {
         self.request.url()
     }
@@ -43,26 +44,25 @@ impl StrategyHandler {
         web::fetch(&self.request).await
     }
 
-    /// The stored response for this request's URL in the handler's cache.
+    /// The stored response for this request (honouring `Vary`, unless the store is URL-keyed).
     pub async fn cache_match(&self) -> Result<Option<Response>> {
-        self.cache_match_url(&self.url()).await
+        self.store.lookup(&self.request).await
     }
 
-    /// The stored response for another URL in the handler's cache (a fallback page).
+    /// The stored response for another URL in the handler's cache (a fallback page), by URL.
     pub async fn cache_match_url(&self, url: &str) -> Result<Option<Response>> {
-        let cache = web::open_cache(&self.cache_name).await?;
+        let cache = web::open_cache(self.store.name()).await?;
         web::cache_match(&cache, url).await
     }
 
-    /// Stores a copy of `response` when cacheability allows it; `Ok(false)` when it does not.
+    /// Stores a copy of `response` when cacheability allows it (and the quota, after a purge);
+    /// `Ok(false)` when it is not stored.
     pub async fn cache_put(&self, response: &Response) -> Result<bool> {
         if let Err(refusal) = storable(&self.request.method(), response) {
             web::debug(&format!("not stored ({refusal:?}): {}", self.url()));
             return Ok(false);
         }
-        let cache = web::open_cache(&self.cache_name).await?;
-        web::cache_put(&cache, &self.url(), &response.clone()?).await?;
-        Ok(true)
+        self.store.put(&self.request, &response.clone()?).await
     }
 
     /// Fetches, then stores a copy before handing the response back. Awaiting the put (rather

@@ -16,6 +16,7 @@ use std::pin::Pin;
 use web_sys::{ExtendableEvent, Request, Response};
 
 use crate::error::Result;
+use crate::store::Store;
 
 pub use cache_first::CacheFirst;
 pub use cache_only::CacheOnly;
@@ -29,8 +30,8 @@ pub type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
 /// How to answer a request.
 pub trait Strategy {
-    /// The cache this strategy reads and writes.
-    fn cache_name(&self) -> &str;
+    /// The store this strategy reads and writes.
+    fn store(&self) -> Store;
 
     /// Answers through the handler; an `Err` becomes a rejected promise, which the browser
     /// reports to the page as a network error.
@@ -42,6 +43,6 @@ pub trait Strategy {
         request: Request,
         event: Option<ExtendableEvent>,
     ) -> LocalBoxFuture<Result<Response>> {
-        self.respond(StrategyHandler::new(self.cache_name(), request, event))
+        self.respond(StrategyHandler::new(self.store(), request, event))
     }
 }

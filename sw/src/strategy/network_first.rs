@@ -6,6 +6,8 @@ use web_sys::Response;
 
 use super::{LocalBoxFuture, Strategy, StrategyHandler};
 use crate::error::{Result, SwError};
+use crate::expiration::Expiration;
+use crate::store::Store;
 use crate::{respond, web};
 
 /// Online, every read goes to the network, so `Cache-Control: no-cache` is honoured and the
@@ -13,9 +15,9 @@ use crate::{respond, web};
 /// timeout), the stored copy is served, marked `X-Nudge-Cache: offline`.
 #[derive(Debug, Clone)]
 pub struct NetworkFirst {
-    cache_name: String,
+    store: Store,
     timeout_ms: Option<i32>,
-    store: bool,
+    store_responses: bool,
     fallback_url: Option<String>,
     miss_as_503: bool,
 }
@@ -24,12 +26,18 @@ impl NetworkFirst {
     /// Reads and writes the named cache; a miss while offline is a network error.
     pub fn new(cache_name: &str) -> Self {
         NetworkFirst {
-            cache_name: cache_name.to_owned(),
+            store: Store::new(cache_name),
             timeout_ms: None,
-            store: true,
+            store_responses: true,
             fallback_url: None,
             miss_as_503: false,
         }
+    }
+
+    /// Applies `policy` to the caches this strategy writes.
+    pub fn expiration(mut self, policy: Expiration) -> Self {
+        self.store = self.store.expiration(policy);
+        self
     }
 
     /// Serves the stored copy when the network has not answered within `ms` milliseconds
@@ -39,9 +47,11 @@ impl NetworkFirst {
         self
     }
 
-    /// Reads the cache but never writes it (navigations fall back on the precached shell).
+    /// Reads the cache by URL alone but never writes it (navigations fall back on the
+    /// precached shell).
     pub fn read_only(mut self) -> Self {
-        self.store = false;
+        self.store_responses = false;
+        self.store = self.store.by_url();
         self
     }
 
@@ -59,7 +69,7 @@ impl NetworkFirst {
     }
 
     async fn ask_network(&self, handler: &StrategyHandler) -> Result<Response> {
-        match (self.timeout_ms, self.store) {
+        match (self.timeout_ms, self.store_responses) {
             (None, true) => handler.fetch_and_cache_put().await,
             (None, false) => handler.fetch().await,
             (Some(ms), _) => self.race_timeout(handler, ms).await,
@@ -69,7 +79,7 @@ impl NetworkFirst {
     /// The network against a timer. If the timer wins and a copy is stored, the copy is the
     /// answer; otherwise the network is awaited after all.
     async fn race_timeout(&self, handler: &StrategyHandler, ms: i32) -> Result<Response> {
-        let network = if self.store {
+        let network = if self.store_responses {
             handler.spawn_fetch_and_cache_put()
         } else {
             web::fetch_promise(handler.request())
@@ -96,8 +106,8 @@ impl NetworkFirst {
 }
 
 impl Strategy for NetworkFirst {
-    fn cache_name(&self) -> &str {
-        &self.cache_name
+    fn store(&self) -> Store {
+        self.store.clone()
     }
 
     fn respond(&self, handler: StrategyHandler) -> LocalBoxFuture<Result<Response>> {

@@ -4,14 +4,15 @@ use web_sys::Response;
 
 use super::{LocalBoxFuture, Strategy, StrategyHandler};
 use crate::error::Result;
+use crate::store::Store;
 
 /// Always the network, never stored: ephemeral reads such as presence.
 #[derive(Debug, Clone, Default)]
 pub struct NetworkOnly;
 
 impl Strategy for NetworkOnly {
-    fn cache_name(&self) -> &str {
-        ""
+    fn store(&self) -> Store {
+        Store::new("")
     }
 
     fn respond(&self, handler: StrategyHandler) -> LocalBoxFuture<Result<Response>> {

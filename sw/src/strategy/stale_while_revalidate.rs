@@ -4,26 +4,34 @@ use web_sys::Response;
 
 use super::{LocalBoxFuture, Strategy, StrategyHandler};
 use crate::error::Result;
+use crate::expiration::Expiration;
+use crate::store::Store;
 
 /// Answers from the cache at once and refreshes it in the background (kept alive with
 /// `waitUntil`); a miss waits for the network.
 #[derive(Debug, Clone)]
 pub struct StaleWhileRevalidate {
-    cache_name: String,
+    store: Store,
 }
 
 impl StaleWhileRevalidate {
     /// Reads and writes the named cache.
     pub fn new(cache_name: &str) -> Self {
         StaleWhileRevalidate {
-            cache_name: cache_name.to_owned(),
+            store: Store::new(cache_name),
         }
+    }
+
+    /// Applies `policy` to the caches this strategy writes.
+    pub fn expiration(mut self, policy: Expiration) -> Self {
+        self.store = self.store.expiration(policy);
+        self
     }
 }
 
 impl Strategy for StaleWhileRevalidate {
-    fn cache_name(&self) -> &str {
-        &self.cache_name
+    fn store(&self) -> Store {
+        self.store.clone()
     }
 
     fn respond(&self, handler: StrategyHandler) -> LocalBoxFuture<Result<Response>> {

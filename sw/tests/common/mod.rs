@@ -30,6 +30,7 @@ pub struct Stats {
     pub count: u64,
     pub conditional: u64,
     pub if_none_match: Option<String>,
+    pub accept_encoding: Option<String>,
 }
 
 /// The fixture's request counts for `/r/{name}`.
@@ -38,6 +39,40 @@ pub async fn stats(name: &str) -> Stats {
     let response = web::fetch(&get(&url)).await.expect("the fixture answers");
     let json = web::wait(response.json().unwrap()).await.unwrap();
     serde_wasm_bindgen::from_value(json).expect("stats JSON")
+}
+
+/// Polls `check` until it holds, for at most five seconds: for background work that the test
+/// cannot await (the interval is a polling period, not a guess at how long the work takes).
+pub async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        web::wait(web::delay(50)).await.unwrap();
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// The paths (`/r/{name}`) of the entries of a cache, in insertion order.
+pub async fn paths(cache: &str) -> Vec<String> {
+    let cache = web::open_cache(cache).await.unwrap();
+    let keys = web::cache_keys(&cache).await.unwrap();
+    keys.iter()
+        .map(|key| web_sys::Url::new(&key.url()).unwrap().pathname())
+        .collect()
+}
+
+/// A GET request with one header set, as a page would send it.
+pub fn get_with(url: &str, name: &str, value: &str) -> Request {
+    let headers = web_sys::Headers::new().unwrap();
+    headers.set(name, value).unwrap();
+    let init = RequestInit::new();
+    init.set_headers(&headers);
+    Request::new_with_str_and_init(url, &init).unwrap()
 }
 
 /// A plain GET request.

@@ -1,0 +1,103 @@
+//! What protects a browser user: security headers on every response (a Content-Security-Policy
+//! without `unsafe-inline`; `'wasm-unsafe-eval'` is the narrow permission the ServiceWorker's
+//! wasm needs), a check that writes come from the page's own origin (besides `SameSite`
+//! cookies), and CORS only for origins on an allow-list.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::middleware::{DefaultHeaders, Next};
+use actix_web::{web, ResponseError};
+
+use crate::error::ApiError;
+
+/// The page, its modules, the SW loader and the wasm all come from this origin; nothing runs
+/// inline; the only code generation allowed is compiling WebAssembly.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; \
+     script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; worker-src 'self'; manifest-src 'self'; object-src 'none'; \
+     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Headers every response carries.
+pub fn default_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"))
+        .add((
+            "Permissions-Policy",
+            "camera=(), microphone=(), geolocation=()",
+        ))
+}
+
+/// Origins other than the page's own that may call the API (CORS); empty means none.
+#[derive(Clone, Default)]
+pub struct AllowedOrigins(pub Vec<String>);
+
+fn is_write(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Refuses a write whose `Origin` is neither the server's own nor allowed, and a write that the
+/// browser marks `Sec-Fetch-Site: cross-site`. Requests without either header (curl, servers)
+/// pass: they carry no browser's cookies.
+pub async fn same_origin_writes(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if is_write(req.method()) {
+        let allowed = req
+            .app_data::<web::Data<AllowedOrigins>>()
+            .map(|a| a.0.clone())
+            .unwrap_or_default();
+        let info = req.connection_info().clone();
+        let own = format!("{}://{}", info.scheme(), info.host());
+        let origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok());
+        let cross_site = req
+            .headers()
+            .get("sec-fetch-site")
+            .is_some_and(|v| v == "cross-site");
+        let refused = match origin {
+            Some(origin) => origin != own && !allowed.iter().any(|a| a == origin),
+            None => cross_site,
+        };
+        if refused {
+            let error = ApiError::client(
+                StatusCode::FORBIDDEN,
+                "cross_origin_write",
+                "writes are accepted from this site's own pages only",
+            );
+            return Err(actix_web::error::InternalError::from_response(
+                "cross-origin write",
+                error.error_response(),
+            )
+            .into());
+        }
+    }
+    next.call(req).await
+}
+
+/// CORS for the allow-listed origins only; with an empty list no CORS headers are ever sent.
+pub fn cors(allowed: &AllowedOrigins) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PUT"])
+        .allowed_headers([
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            header::HeaderName::from_static("idempotency-key"),
+            header::HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([header::ETAG, header::RETRY_AFTER])
+        .max_age(600)
+        // Same-origin requests carry an `Origin` too: they must pass, only without CORS headers.
+        .block_on_origin_mismatch(false);
+    for origin in &allowed.0 {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
