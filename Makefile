@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NUDGE_BIND ?= 127.0.0.1:8080
 NUDGE_TLS_BIND ?= 127.0.0.1:8443
 
-.PHONY: help setup sw server run test test-server test-sw test-e2e lint bench clean
+.PHONY: help setup sw server run test test-server test-sw test-e2e test-deploy lint bench clean
 
 help:
 	@echo "make run    build everything and serve Watercooler on http://$(NUDGE_BIND)"
@@ -29,7 +29,7 @@ run: sw server
 
 test: sw
 	@cargo build -p nudge-server --bin nudge
-	@$(MAKE) --no-print-directory -k test-server test-sw test-e2e
+	@$(MAKE) --no-print-directory -k test-server test-sw test-e2e test-deploy
 
 test-server:
 	@cargo test -p nudge-server
@@ -39,6 +39,10 @@ test-sw:
 
 test-e2e:
 	@NUDGE_BIN=$(CURDIR)/target/debug/nudge NUDGE_WWW=$(CURDIR)/www cargo test -p nudge-e2e -- --test-threads=1
+
+# The systemd unit, the Dockerfile and (where nginx is installed) the nginx configuration.
+test-deploy:
+	@deploy/check.sh target/debug/nudge
 
 lint:
 	@cargo fmt --all -- --check
