@@ -191,24 +191,11 @@ impl Store for SqliteStore {
     }
 
     async fn recent(&self, room: &RoomName, count: usize) -> StoreResult<Option<RoomMessages>> {
-        let room = room.as_str().to_owned();
-        self.read(move |tx| {
-            let Some(version) = room_version(tx, &room)? else {
-                return Ok(None);
-            };
-            let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ?1 ORDER BY id DESC LIMIT ?2"
-            ))?;
-            let mut messages = stmt
-                .query_map(params![room, count as i64], message_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            messages.reverse();
-            Ok(Some(RoomMessages {
-                room,
-                messages,
-                last_event_id: version,
-            }))
-        })
+        self.page(
+            room,
+            PageCursor::Latest,
+            count.min(u32::MAX as usize) as u32,
+        )
         .await
     }
 
@@ -223,24 +210,19 @@ impl Store for SqliteStore {
             let Some(version) = room_version(tx, &room)? else {
                 return Ok(None);
             };
-            let (filter, order, bound) = match cursor {
-                PageCursor::Latest => ("", "DESC", i64::MAX),
-                PageCursor::Before(id) => ("AND id < ?3", "DESC", id),
-                PageCursor::After(id) => ("AND id > ?3", "ASC", id),
+            let (comparison, order, bound) = match cursor {
+                PageCursor::Latest => ("<", "DESC", i64::MAX),
+                PageCursor::Before(id) => ("<", "DESC", id),
+                PageCursor::After(id) => (">", "ASC", id),
             };
             let sql = format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ?1 {filter} \
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ?1 AND id {comparison} ?3 \
                  ORDER BY id {order} LIMIT ?2"
             );
-            let mut stmt = tx.prepare_cached(&sql)?;
-            let rows = if filter.is_empty() {
-                stmt.query_map(params![room, limit], message_from_row)?
-                    .collect::<Result<Vec<_>, _>>()?
-            } else {
-                stmt.query_map(params![room, limit, bound], message_from_row)?
-                    .collect::<Result<Vec<_>, _>>()?
-            };
-            let mut messages = rows;
+            let mut messages = tx
+                .prepare_cached(&sql)?
+                .query_map(params![room, limit, bound], message_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
             if order == "DESC" {
                 messages.reverse();
             }
