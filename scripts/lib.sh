@@ -4,7 +4,9 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # True when the rustc found on PATH (rustup's) has a wasm32 standard library installed.
+# NUDGE_WASM_ROUTE=debian pretends it has not, to exercise the fallback on a machine that has it.
 rustup_has_wasm_std() {
+  [ "${NUDGE_WASM_ROUTE:-}" = debian ] && return 1
   local dir
   dir=$(rustc --print target-libdir --target wasm32-unknown-unknown 2>/dev/null) || return 1
   compgen -G "$dir/libstd-*.rlib" >/dev/null

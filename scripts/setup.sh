@@ -27,8 +27,10 @@ apt_install() {
 if rustup_has_wasm_std; then
   :
 else
-  say "adding the wasm32-unknown-unknown target with rustup (time limit 120 s)"
-  timeout 120 rustup target add wasm32-unknown-unknown >&2 || true
+  if [ "${NUDGE_WASM_ROUTE:-}" != debian ]; then
+    say "adding the wasm32-unknown-unknown target with rustup (time limit 120 s)"
+    timeout 120 rustup target add wasm32-unknown-unknown >&2 || true
+  fi
   if ! rustup_has_wasm_std; then
     say "rustup could not add the target: falling back to Debian's Rust and -Zbuild-std"
     apt_install rustc-web cargo-web rust-web-src
@@ -40,7 +42,8 @@ fi
 # 2. A browser and its driver for the ServiceWorker and end-to-end tests.
 apt_install chromium chromium-driver
 
-# 3. The wasm-bindgen CLI, at exactly the version Cargo.lock holds.
+# 3. The wasm-bindgen CLI, at exactly the version Cargo.lock holds. (Not --locked: a crate its
+#    lock file names was yanked from the registry, and that install then fails.)
 [ -f Cargo.lock ] || cargo generate-lockfile
 want=$(locked_wasm_bindgen_version)
 have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
