@@ -1,33 +1,49 @@
 // Watercooler: the server only nudges, the page fetches.
 //
-// First paint comes from the room's `recent` resource; the one EventSource opens at that
-// resource's `last_event_id`; a nudge names a URL, which the ServiceWorker (when it controls the
-// page) refreshes once and announces with `{type:"updated", url}`, and the page re-renders from
-// the SW's cache. Without a controlling SW (first visit) the page fetches the URL itself.
+// First paint comes from the room's `recent` resource. One tab of the browser leads (js/tabs.js)
+// and holds the one EventSource, opened at the `last_event_id` of what it rendered (or, after a
+// handover, at the last id the old leader saw). A nudge names a URL: the leader hands it to the
+// ServiceWorker, which refreshes its cached copy once and tells every tab `{type:"updated"}`;
+// each tab then re-renders from the SW's cache without a request of its own. Tabs that no SW
+// controls yet (first visit) hear the nudge on the BroadcastChannel and fetch for themselves.
+// Messages go up through an outbox in IndexedDB (js/outbox.js), so nothing typed offline is lost.
 //
-// Modules: js/api.js (HTTP), js/connection.js (EventSource + live/reconnecting/offline),
-// js/render.js (DOM, textContent only).
+// Modules: js/api.js (HTTP), js/connection.js (the stream and the shown connection state),
+// js/tabs.js (leader election, BroadcastChannel), js/outbox.js (unsent messages),
+// js/update.js (SW registration, new-version prompt), js/render.js (DOM, textContent only).
 
 import {
+  ApiError,
+  ROOMS_URL,
   ROOM_RE,
+  createRoom,
   getJson,
   newIdempotencyKey,
+  olderUrl,
   pathOf,
   postJson,
   presenceUrl,
   recentUrl,
-  topicOf,
+  roomOfUrl,
 } from "./js/api.js";
-import { Connection } from "./js/connection.js";
+import { Status, Stream } from "./js/connection.js";
+import * as outbox from "./js/outbox.js";
 import {
   followLog,
+  followNewest,
   renderComposeError,
   renderMessages,
+  renderOlder,
   renderPresence,
+  renderRole,
+  renderRoomError,
   renderRoomName,
   renderRooms,
   renderStatus,
+  renderUpdate,
 } from "./js/render.js";
+import { Tabs } from "./js/tabs.js";
+import { registerServiceWorker } from "./js/update.js";
 
 const NAME_KEY = "watercooler.author";
 /** How long to wait for the SW's `updated` before fetching a nudged URL ourselves. */
@@ -35,44 +51,36 @@ const SW_FALLBACK_MS = 2500;
 const PRESENCE_EVERY_MS = 15000;
 /** The stream retries every few seconds; one probe read per this period is plenty. */
 const PROBE_EVERY_MS = 4000;
-const SHOWN = 10;
+/** While the outbox holds messages, try again this often even without a sign of the network. */
+const OUTBOX_RETRY_MS = 5000;
+/** The size of `recent`: fewer messages than this means the room has no older ones. */
+const RECENT_COUNT = 10;
+const OLDER_PAGE = 20;
 
 const state = {
   room: roomFromHash(),
   me: loadName(),
-  messages: [],
+  messages: [], // confirmed, oldest first: `recent` plus whatever older pages were loaded
+  pending: [], // this room's outbox entries, in the order typed
   etag: null,
-  lastEventId: null,
+  lastEventId: null, // of the rendered `recent`
   renderedOffline: false,
   loadSeq: 0,
   renderedSeq: 0,
-  sending: false,
-  pending: null, // {room, author, text, key}: a failed post keeps its key for the retry
+  older: { more: false, loading: false, failed: false },
   fallbacks: new Map(), // url path -> timer, while waiting for the SW's `updated`
+  firstRender: null, // resolves once the room's first read has settled (either way)
   lastProbe: 0,
+  lastSeen: null, // the newest event id any leader of this browser reported
+  replace: false, // after a reset: the next `recent` replaces the list instead of extending it
 };
 
-const conn = new Connection({
-  onState: renderStatus,
-  onOpen() {
-    // Back online after showing a stored copy (or nothing): the stream's replay only covers
-    // events after the id we rendered, so read the resource again to be sure.
-    if (state.renderedOffline || state.lastEventId === null) loadRecent();
-    announcePresence();
-  },
-  onTrouble() {
-    const now = Date.now();
-    if (now - state.lastProbe < PROBE_EVERY_MS) return;
-    state.lastProbe = now;
-    loadRecent();
-  },
-  onChanged: onNudge,
-  onReset() {
-    loadRecent();
-    loadPresence();
-    loadRooms();
-  },
+const status = new Status((s) => {
+  renderStatus(s);
+  if (tabs.isLeader) tabs.post({ type: "state", state: s });
 });
+const tabs = new Tabs(onTabMessage);
+let stream = null; // only the leader has one
 
 // ---- reading ------------------------------------------------------------------------------
 
@@ -85,9 +93,7 @@ async function loadRecent({ fromCache = false } = {}) {
     res = await getJson(recentUrl(room), { fromCache });
   } catch (err) {
     if (fromCache) return loadRecent(); // not in the SW's cache after all: ask the network
-    if (room !== state.room) return;
-    conn.sawRead(true);
-    if (!conn.isFor(topicOf(room))) conn.open(topicOf(room), null);
+    if (room === state.room && err.code === "network") status.sawRead(true);
     return;
   }
   if (room !== state.room || seq < state.renderedSeq) return;
@@ -95,70 +101,218 @@ async function loadRecent({ fromCache = false } = {}) {
   // A stored copy older than what is on screen would take messages away: keep the screen.
   const older =
     res.offline && state.lastEventId !== null && Number(data.last_event_id) < Number(state.lastEventId);
-  conn.sawRead(res.offline);
-  if (!older) {
-    state.renderedSeq = seq;
-    state.messages = Array.isArray(data.messages) ? data.messages : [];
-    state.etag = res.etag || `"${data.last_event_id}"`;
-    state.lastEventId = data.last_event_id ?? null;
-    state.renderedOffline = res.offline;
-    renderMessages(state.messages, state.me);
-    // Where this rendering came from, for tests and for anyone debugging: `sw` is the normal
-    // path of a nudge (the SW refreshed its copy and said so), `network` a read of our own.
-    document.getElementById("messages").dataset.source = res.offline
-      ? "offline"
-      : fromCache
-        ? "sw"
-        : "network";
+  status.sawRead(res.offline);
+  if (older) return;
+  state.renderedSeq = seq;
+  mergeRecent(Array.isArray(data.messages) ? data.messages : []);
+  state.etag = res.etag || `"${data.last_event_id}"`;
+  state.lastEventId = data.last_event_id ?? null;
+  state.renderedOffline = res.offline;
+  render();
+  // Where this rendering came from, for tests and for anyone debugging: `sw` is the normal
+  // path of a nudge (the SW refreshed its copy and said so), `network` a read of our own.
+  document.getElementById("messages").dataset.source = res.offline ? "offline" : fromCache ? "sw" : "network";
+}
+
+/**
+ * Puts a fresh `recent` list on screen. Older messages already shown stay when the new list
+ * overlaps them (the reader keeps their place); with no overlap, messages may be missing in
+ * between, so the list starts again from `recent` and older ones load on demand.
+ */
+function mergeRecent(recent) {
+  const ids = new Set(recent.map((m) => m.id));
+  const overlaps = recent.length > 0 && state.messages.some((m) => ids.has(m.id));
+  if (overlaps && !state.replace) {
+    const first = recent[0].id;
+    state.messages = [...state.messages.filter((m) => m.id < first), ...recent];
+  } else {
+    state.messages = recent;
+    state.older = { more: recent.length >= RECENT_COUNT, loading: false, failed: false };
   }
-  if (!conn.isFor(topicOf(room))) conn.open(topicOf(room), state.lastEventId);
+  state.replace = false;
+}
+
+async function loadOlder() {
+  const room = state.room;
+  const oldest = state.messages[0];
+  if (!oldest || !state.older.more || state.older.loading) return;
+  state.older = { ...state.older, loading: true, failed: false };
+  renderOlder(state.older);
+  try {
+    const { data } = await getJson(olderUrl(room, oldest.id, OLDER_PAGE));
+    if (room !== state.room) return;
+    const page = (Array.isArray(data.messages) ? data.messages : []).filter((m) => m.id < oldest.id);
+    const shown = state.messages[0] ? state.messages[0].id : Infinity;
+    state.messages = [...page.filter((m) => m.id < shown), ...state.messages];
+    state.older = { more: page.length >= OLDER_PAGE, loading: false, failed: false };
+    render({ keepScroll: true });
+  } catch {
+    if (room === state.room) state.older = { more: true, loading: false, failed: true };
+  }
+  renderOlder(state.older);
 }
 
 async function loadPresence() {
+  const room = state.room;
   try {
-    const { data } = await getJson(presenceUrl(state.room));
-    renderPresence(Array.isArray(data.here) ? data.here : []);
+    const { data } = await getJson(presenceUrl(room));
+    if (room === state.room) renderPresence(Array.isArray(data.here) ? data.here : []);
   } catch {
-    renderPresence([]); // ephemeral: nothing stored to fall back on, and nothing to report
+    if (room === state.room) renderPresence([]); // ephemeral: nothing stored to fall back on
   }
 }
 
-async function loadRooms() {
+async function loadRooms({ fromCache = false } = {}) {
   try {
-    const { data } = await getJson("/api/rooms");
+    const { data } = await getJson(ROOMS_URL, { fromCache });
     renderRooms(Array.isArray(data.rooms) ? data.rooms : [], state.room);
   } catch {
+    if (fromCache) return loadRooms();
     renderRooms([], state.room);
   }
 }
 
-// ---- nudges -------------------------------------------------------------------------------
+function render(opts) {
+  renderMessages(state.messages, state.pending, state.me, opts);
+  renderOlder(state.older);
+}
 
-function onNudge({ url, etag }) {
-  const path = pathOf(url);
-  if (path === pathOf(presenceUrl(state.room))) {
-    loadPresence(); // ephemeral, never cached: always our own fetch
+// ---- the leader: the one stream of this browser --------------------------------------------
+
+/** Which room each other tab shows, so the leader refreshes only what someone looks at. */
+const shownBy = new Map();
+
+async function lead() {
+  renderRole(true);
+  // First connect: at what we rendered, so nothing falls between the GET and the stream. After
+  // a handover: where the old leader stopped, so nothing falls between the two streams.
+  await state.firstRender.catch(() => {});
+  stream = new Stream({
+    onOpen() {
+      status.setStream("live");
+      tabs.post({ type: "live" });
+      onLive();
+    },
+    onTrouble() {
+      status.setStream("reconnecting");
+      const now = Date.now();
+      // The stored copy (marked offline) is how we learn the server is gone, not just the stream.
+      if (now - state.lastProbe >= PROBE_EVERY_MS) {
+        state.lastProbe = now;
+        loadRecent();
+      }
+    },
+    onChanged(nudge, id) {
+      if (id) noteSeen(id);
+      leaderNudge(nudge);
+    },
+    onReset(id) {
+      if (id) noteSeen(id);
+      tabs.post({ type: "reset" });
+      onReset();
+    },
+  });
+  tabs.post({ type: "who" }); // every tab says again which room it shows
+  const from = state.lastSeen ?? state.lastEventId;
+  if (from !== null) noteSeen(from); // so a later leader resumes here even if nothing happens
+  stream.open(from);
+}
+
+function noteSeen(id) {
+  state.lastSeen = id; // the leader keeps it too, for the `who` of a tab that starts later
+  tabs.post({ type: "seen", id });
+}
+
+function leaderNudge(nudge) {
+  const { url, etag } = nudge;
+  if (nudge.ephemeral) {
+    tabs.post({ type: "presence", url });
+    onPresenceNudge(url);
     return;
   }
-  const shown = path === pathOf(recentUrl(state.room));
-  if (shown && etag && etag === state.etag) return; // already on screen
+  const path = pathOf(url);
+  const room = roomOfUrl(path);
+  const wanted = path === ROOMS_URL || (room && (room === state.room || [...shownBy.values()].includes(room)));
+  if (!wanted) return;
+  // The one refresh for the whole browser: the SW GETs once and tells every tab it controls.
   const sw = navigator.serviceWorker && navigator.serviceWorker.controller;
-  if (sw) {
-    sw.postMessage({ type: "nudge", url, etag });
-    if (shown) armFallback(path, etag);
-  } else if (shown) {
-    loadRecent();
+  if (sw) sw.postMessage({ type: "nudge", url, etag });
+  tabs.post({ type: "nudge", url, etag, viaSw: !!sw });
+  onNudge({ url, etag, viaSw: !!sw });
+}
+
+// ---- what every tab does with news, from its own stream or from the leader -----------------
+
+function onTabMessage(msg) {
+  switch (msg.type) {
+    case "who":
+      tabs.post({ type: "showing", room: state.room });
+      if (tabs.isLeader) tabs.post({ type: "state", state: status.state, seen: state.lastSeen });
+      break;
+    case "showing":
+      if (tabs.isLeader) shownBy.set(msg.from, msg.room);
+      break;
+    case "bye":
+      shownBy.delete(msg.from);
+      break;
+    case "seen":
+      state.lastSeen = msg.id;
+      break;
+    case "state":
+      if (tabs.isLeader) break;
+      if (msg.seen && state.lastSeen === null) state.lastSeen = msg.seen;
+      status.setStream(msg.state);
+      break;
+    case "live":
+      if (!tabs.isLeader) onLive();
+      break;
+    case "nudge":
+      if (!tabs.isLeader) onNudge(msg);
+      break;
+    case "presence":
+      onPresenceNudge(msg.url);
+      break;
+    case "reset":
+      onReset();
+      break;
+    case "outbox":
+      loadPending();
+      break;
+    case "sent":
+      onSent(msg.entry, msg.message);
+      break;
   }
 }
 
-/** If the SW never says `updated` (stopped, replaced, broken), fetch the URL ourselves. */
+function onNudge({ url, etag, viaSw }) {
+  const path = pathOf(url);
+  const sw = navigator.serviceWorker && navigator.serviceWorker.controller;
+  if (path === ROOMS_URL) {
+    if (!sw) loadRooms(); // a controlled tab waits for the SW's `updated`
+    return;
+  }
+  if (path !== pathOf(recentUrl(state.room))) return;
+  if (etag && etag === state.etag) return; // already on screen
+  if (!sw) {
+    loadRecent();
+    return;
+  }
+  // The leader had no SW to hand it to (it predates the SW): hand it over from here; the SW
+  // folds the same nudge from several tabs into one request.
+  if (!viaSw) sw.postMessage({ type: "nudge", url, etag });
+  armFallback(path, etag);
+}
+
+/** If the SW never says `updated` (stopped, replaced, broken), read the URL ourselves. */
 function armFallback(path, etag) {
   clearTimeout(state.fallbacks.get(path));
   state.fallbacks.set(
     path,
-    setTimeout(() => {
+    setTimeout(async () => {
       state.fallbacks.delete(path);
-      if (path === pathOf(recentUrl(state.room)) && etag !== state.etag) loadRecent();
+      if (path !== pathOf(recentUrl(state.room)) || etag === state.etag) return;
+      await loadRecent({ fromCache: true }); // the SW may have refreshed it without telling us
+      if (path === pathOf(recentUrl(state.room)) && etag && etag !== state.etag) loadRecent();
     }, SW_FALLBACK_MS),
   );
 }
@@ -170,13 +324,34 @@ function onSwMessage(event) {
   clearTimeout(state.fallbacks.get(path));
   state.fallbacks.delete(path);
   if (path === pathOf(recentUrl(state.room))) loadRecent({ fromCache: true });
+  else if (path === ROOMS_URL) loadRooms({ fromCache: true });
 }
 
-// ---- writing ------------------------------------------------------------------------------
+function onPresenceNudge(url) {
+  if (roomOfUrl(url) === state.room) loadPresence(); // ephemeral, never cached: always our own fetch
+}
+
+/** The stream is (back) up: the server is there. */
+function onLive() {
+  // After showing a stored copy (or nothing), the stream's replay only covers events after the
+  // id we rendered, so read the resource again to be sure.
+  if (state.renderedOffline || state.lastEventId === null) loadRecent();
+  flushOutbox();
+  announcePresence();
+}
+
+/** The server could not resume our stream: everything shown may be stale. */
+function onReset() {
+  state.replace = true;
+  loadRecent();
+  loadPresence();
+  loadRooms();
+}
+
+// ---- writing: every message goes through the outbox -----------------------------------------
 
 async function onSubmit(event) {
   event.preventDefault();
-  if (state.sending) return; // one post at a time: a double click or Enter must not post twice
   const form = event.currentTarget;
   const authorInput = form.elements.author;
   const textInput = form.elements.text;
@@ -191,45 +366,83 @@ async function onSubmit(event) {
     textInput.focus();
     return;
   }
-  saveName(author);
-  const room = state.room;
-  const p = state.pending;
-  const key =
-    p && p.room === room && p.author === author && p.text === text ? p.key : newIdempotencyKey();
-  state.pending = { room, author, text, key };
-
-  state.sending = true;
-  form.setAttribute("aria-busy", "true");
-  form.querySelector("button[type=submit]").disabled = true;
-  try {
-    const msg = await postJson(`/api/rooms/${room}/messages`, { author, text }, key);
-    state.pending = null;
-    if (textInput.value.trim() === text) textInput.value = "";
-    renderComposeError("");
-    if (msg && room === state.room) showOwn(msg);
+  // Cleared before anything waits, so a second submit in the same moment finds nothing to send.
+  textInput.value = "";
+  renderComposeError("");
+  if (author !== state.me) {
+    saveName(author);
     announcePresence();
-  } catch (err) {
-    renderComposeError(err.message);
-    if (err.code === "network") conn.sawRead(true);
-  } finally {
-    state.sending = false;
-    form.removeAttribute("aria-busy");
-    form.querySelector("button[type=submit]").disabled = false;
-    textInput.focus();
   }
+  // The key is chosen now and stays with the message through every retry, tab and reload.
+  const entry = await outbox.add({ room: state.room, author, text, key: newIdempotencyKey() });
+  if (entry.room === state.room) {
+    state.pending = [...state.pending, entry];
+    render();
+    followNewest();
+  }
+  tabs.post({ type: "outbox" });
+  flushOutbox();
 }
 
-/** Shows our own message at once; the nudge that follows brings the authoritative list. */
-function showOwn(msg) {
-  if (state.messages.some((m) => m.id === msg.id)) return;
-  state.messages = [...state.messages, msg].sort((a, b) => a.id - b.id).slice(-SHOWN);
-  renderMessages(state.messages, state.me);
+let flushing = null;
+let flushAgain = false;
+
+/** Sends the outbox in order; several calls at once fold into one more pass. */
+function flushOutbox() {
+  if (flushing) {
+    flushAgain = true;
+    return flushing;
+  }
+  flushing = outbox
+    .flush({
+      send: (e) => postJson(`/api/rooms/${e.room}/messages`, { author: e.author, text: e.text }, e.key),
+      onSent(entry, message) {
+        tabs.post({ type: "sent", entry, message });
+        onSent(entry, message);
+      },
+      onRejected(entry, err) {
+        tabs.post({ type: "outbox" });
+        dropPending(entry);
+        renderComposeError(`“${entry.text.slice(0, 40)}” was not sent: ${err.message}`);
+      },
+    })
+    .catch((err) => console.warn("outbox:", err))
+    .finally(() => {
+      flushing = null;
+      if (flushAgain) {
+        flushAgain = false;
+        flushOutbox();
+      }
+    });
+  return flushing;
+}
+
+/** A message left the outbox: show it as sent, where the pending one was, in one step. */
+function onSent(entry, message) {
+  state.pending = state.pending.filter((e) => e.key !== entry.key);
+  if (message && message.room === state.room && !state.messages.some((m) => m.id === message.id)) {
+    state.messages = [...state.messages, message].sort((a, b) => a.id - b.id);
+  }
+  render();
+}
+
+function dropPending(entry) {
+  state.pending = state.pending.filter((e) => e.key !== entry.key);
+  render();
+}
+
+async function loadPending() {
+  const room = state.room;
+  const entries = await outbox.all().catch(() => []);
+  if (room !== state.room) return;
+  state.pending = entries.filter((e) => e.room === room);
+  render();
 }
 
 // ---- presence -----------------------------------------------------------------------------
 
 async function announcePresence() {
-  if (!state.me || !conn.streamOpen) return;
+  if (!state.me || status.state !== "live") return;
   try {
     await postJson(presenceUrl(state.room), { name: state.me });
   } catch {
@@ -237,11 +450,32 @@ async function announcePresence() {
   }
 }
 
-// ---- room and name ------------------------------------------------------------------------
+// ---- rooms and name -----------------------------------------------------------------------
 
 function roomFromHash() {
   const name = decodeURIComponent(location.hash.replace(/^#/, "")).toLowerCase();
   return ROOM_RE.test(name) ? name : "general";
+}
+
+async function onCreateRoom(event) {
+  event.preventDefault();
+  const input = event.currentTarget.elements.room;
+  const name = input.value.trim().toLowerCase();
+  if (!ROOM_RE.test(name)) {
+    renderRoomError("Use lowercase letters, digits and dashes (up to 64), starting with a letter or digit.");
+    input.focus();
+    return;
+  }
+  try {
+    await createRoom(name);
+  } catch (err) {
+    renderRoomError(err instanceof ApiError ? err.message : String(err));
+    return;
+  }
+  renderRoomError("");
+  input.value = "";
+  location.hash = name; // the hash is the route; the document stays `/`
+  document.getElementById("text").focus();
 }
 
 function loadName() {
@@ -264,18 +498,22 @@ function saveName(name) {
 function enterRoom(room) {
   state.room = room;
   state.messages = [];
+  state.pending = [];
   state.etag = null;
   state.lastEventId = null;
   state.renderedOffline = false;
   state.renderedSeq = state.loadSeq;
-  state.pending = null;
-  conn.close();
+  state.older = { more: false, loading: false, failed: false };
+  // Before the read, so the leader forwards any change that lands after it.
+  tabs.post({ type: "showing", room });
   renderRoomName(room);
-  renderMessages([], state.me);
+  render();
   renderPresence([]);
   loadRooms();
-  loadRecent();
+  loadPending();
   loadPresence();
+  announcePresence();
+  return loadRecent();
 }
 
 // ---- start --------------------------------------------------------------------------------
@@ -284,23 +522,33 @@ function start() {
   const form = document.getElementById("compose");
   form.elements.author.value = state.me;
   form.addEventListener("submit", onSubmit);
-  followLog();
+  document.getElementById("new-room").addEventListener("submit", onCreateRoom);
+  document.getElementById("older").addEventListener("click", loadOlder);
+  followLog(loadOlder);
+  renderRole(false);
 
   addEventListener("hashchange", () => {
     const room = roomFromHash();
     if (room !== state.room) enterRoom(room);
   });
+  addEventListener("online", flushOutbox);
+  addEventListener("pagehide", () => tabs.post({ type: "bye" }));
+  // Back from the back/forward cache: the leader forgot this tab at `pagehide`.
+  addEventListener("pageshow", (e) => e.persisted && tabs.post({ type: "showing", room: state.room }));
 
-  if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.addEventListener("message", onSwMessage);
-    navigator.serviceWorker.startMessages();
-    navigator.serviceWorker
-      .register("/sw.js", { scope: "/" })
-      .catch((err) => console.info("Watercooler works without its ServiceWorker:", err.message));
-  }
+  registerServiceWorker({ onMessage: onSwMessage, onWaiting: renderUpdate });
 
-  setInterval(announcePresence, PRESENCE_EVERY_MS);
-  enterRoom(state.room);
+  setInterval(() => {
+    announcePresence();
+    if (status.state === "live") loadPresence();
+  }, PRESENCE_EVERY_MS);
+  setInterval(() => {
+    if (state.pending.length) flushOutbox();
+  }, OUTBOX_RETRY_MS);
+
+  state.firstRender = enterRoom(state.room);
+  tabs.post({ type: "who" }); // learn the stream's state (and the last id) from the leader
+  tabs.elect(lead);
   (state.me ? form.elements.text : form.elements.author).focus({ preventScroll: true });
 }
 

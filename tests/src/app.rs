@@ -1,6 +1,5 @@
 //! The real `nudge` server, started the way a user starts it, on a free port.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -51,6 +50,10 @@ struct NewMessage<'a> {
 /// A running `nudge` server with its own data directory; killed on drop.
 pub struct TestApp {
     base_url: String,
+    port: u16,
+    bin: PathBuf,
+    www: PathBuf,
+    data_dir: PathBuf,
     child: Option<Child>,
     log_path: PathBuf,
     http: reqwest::Client,
@@ -58,13 +61,26 @@ pub struct TestApp {
     _dir: TempDir,
 }
 
+/// How a test wants its server.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppOptions {
+    /// Serve a private copy of `www/` (see [`TestApp::www_dir`]) that the test may change, to
+    /// play a new build.
+    pub copy_www: bool,
+}
+
 /// Starts the server binary from `NUDGE_BIN` (default `<workspace>/target/debug/nudge`) serving
 /// `NUDGE_WWW` (default `<workspace>/www`) on `127.0.0.1:0`, and waits for its first stdout line,
 /// which names the port it bound.
 pub async fn spawn_app() -> anyhow::Result<TestApp> {
+    spawn_app_with(AppOptions::default()).await
+}
+
+/// [`spawn_app`] with options.
+pub async fn spawn_app_with(options: AppOptions) -> anyhow::Result<TestApp> {
     let root = workspace_root();
     let bin = env_path("NUDGE_BIN").unwrap_or_else(|| root.join("target/debug/nudge"));
-    let www = env_path("NUDGE_WWW").unwrap_or_else(|| root.join("www"));
+    let mut www = env_path("NUDGE_WWW").unwrap_or_else(|| root.join("www"));
     if !bin.is_file() {
         bail!(
             "no server binary at {} (build it with `cargo build -p nudge-server --bin nudge`, or set NUDGE_BIN)",
@@ -74,52 +90,40 @@ pub async fn spawn_app() -> anyhow::Result<TestApp> {
     let dir = tempfile::Builder::new().prefix("nudge-e2e-").tempdir()?;
     let data_dir = dir.path().join("data");
     std::fs::create_dir_all(&data_dir)?;
-    let log_path = dir.path().join("server.log");
-    let log = File::create(&log_path)?;
-
-    let mut child = Command::new(&bin)
-        .arg("--bind")
-        .arg("127.0.0.1:0")
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .arg("--www-dir")
-        .arg(&www)
-        .env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let stdout = child.stdout.take().context("server stdout")?;
-
-    // From here on the process is owned by the handle, so an early return still kills it.
+    if options.copy_www {
+        let copy = dir.path().join("www");
+        copy_dir(&www, &copy).with_context(|| format!("copying {}", www.display()))?;
+        www = copy;
+    }
     let mut app = TestApp {
         base_url: String::new(),
-        child: Some(child),
-        log_path,
+        port: 0,
+        bin,
+        www,
+        data_dir,
+        child: None,
+        log_path: dir.path().join("server.log"),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?,
         _dir: dir,
     };
-
-    let first_line = tokio::time::timeout(START_TIMEOUT, read_first_line(stdout))
-        .await
-        .map_err(|_| {
-            anyhow!(
-                "server printed nothing within {START_TIMEOUT:?}\n{}",
-                app.log_tail()
-            )
-        })?
-        .map_err(|err| anyhow!("{err:#}\n{}", app.log_tail()))?;
-    let url = first_line.strip_prefix(LISTENING_PREFIX).ok_or_else(|| {
-        anyhow!("unexpected first stdout line {first_line:?}, wanted `{LISTENING_PREFIX}http://…`")
-    })?;
-    app.base_url = url.trim_end_matches('/').to_string();
+    app.start().await?;
     Ok(app)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads the first stdout line on a blocking thread, which then keeps draining the pipe so a
@@ -154,6 +158,69 @@ impl TestApp {
     /// The absolute URL of `path` (which starts with `/`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// The directory the server serves the page from (a private copy with
+    /// [`AppOptions::copy_www`]).
+    pub fn www_dir(&self) -> &Path {
+        &self.www
+    }
+
+    /// Starts the process: on port 0 the first time, then on the port it bound then, so the
+    /// browser finds the same origin (and its ServiceWorker and caches) again.
+    async fn start(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)?;
+        let mut child = Command::new(&self.bin)
+            .arg("--bind")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--www-dir")
+            .arg(&self.www)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("starting {}", self.bin.display()))?;
+        let stdout = child.stdout.take().context("server stdout")?;
+        // From here on the process is owned by the handle, so an early return still kills it.
+        self.child = Some(child);
+
+        let first_line = tokio::time::timeout(START_TIMEOUT, read_first_line(stdout))
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "server printed nothing within {START_TIMEOUT:?}\n{}",
+                    self.log_tail()
+                )
+            })?
+            .map_err(|err| anyhow!("{err:#}\n{}", self.log_tail()))?;
+        let url = first_line.strip_prefix(LISTENING_PREFIX).ok_or_else(|| {
+            anyhow!(
+                "unexpected first stdout line {first_line:?}, wanted `{LISTENING_PREFIX}http://…`"
+            )
+        })?;
+        self.base_url = url.trim_end_matches('/').to_string();
+        self.port = self
+            .base_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .with_context(|| format!("no port in {}", self.base_url))?;
+        Ok(())
+    }
+
+    /// Starts the server again after [`TestApp::stop`], on the same port and data directory.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop()?;
+        self.start().await
     }
 
     /// Kills the server (like a crash or a pulled cable) and reaps it.
@@ -199,6 +266,40 @@ impl TestApp {
             bail!("GET /api/rooms/{room}/recent answered {status}: {body}");
         }
         serde_json::from_str(&body).with_context(|| format!("parsing the recent body {body}"))
+    }
+
+    /// `GET /metrics` (Prometheus text), as text.
+    pub async fn metrics_text(&self) -> anyhow::Result<String> {
+        let res = self.http.get(self.url("/metrics")).send().await?;
+        let status = res.status();
+        let body = res.text().await?;
+        if !status.is_success() {
+            bail!("GET /metrics answered {status}: {body}");
+        }
+        Ok(body)
+    }
+
+    /// The value of the sample `name` whose labels include all of `labels`, or `None` when the
+    /// server does not (yet) report it.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> anyhow::Result<Option<f64>> {
+        Ok(crate::metrics::sample(
+            &self.metrics_text().await?,
+            name,
+            labels,
+        ))
+    }
+
+    /// The number of GETs of the `recent` resource (any room) the server answered, 200s and
+    /// 304s alike: every one of them went over the network.
+    pub async fn recent_gets(&self) -> anyhow::Result<f64> {
+        let text = self.metrics_text().await?;
+        let labels = [("method", "GET"), ("route", "/api/rooms/{room}/recent")];
+        Ok(crate::metrics::sum(&text, "nudge_http_responses_total", &labels).unwrap_or(0.0))
+    }
+
+    /// The event streams open at the server right now.
+    pub async fn streams_open(&self) -> anyhow::Result<Option<f64>> {
+        self.metric("nudge_event_streams_open", &[]).await
     }
 
     /// The last lines the server logged, for failure messages.

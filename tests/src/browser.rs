@@ -168,6 +168,40 @@ impl Browser {
             .with_context(|| format!("{}: opening {url}", self.name))
     }
 
+    /// Opens a new tab of this session at `url`, switches to it and returns its handle. Tabs of
+    /// one session share one profile: one ServiceWorker, one Cache Storage, one leader lock.
+    pub async fn open_tab(&self, url: &str) -> anyhow::Result<WindowHandle> {
+        let handle = self.driver().new_tab().await?;
+        self.switch_to(&handle).await?;
+        self.goto(url).await?;
+        Ok(handle)
+    }
+
+    /// Makes `handle` the tab that [`Browser::eval`] and the other helpers act on.
+    pub async fn switch_to(&self, handle: &WindowHandle) -> anyhow::Result<()> {
+        self.driver()
+            .switch_to_window(handle.clone())
+            .await
+            .with_context(|| format!("{}: switching tabs", self.name))
+    }
+
+    /// The current tab's handle.
+    pub async fn current_tab(&self) -> anyhow::Result<WindowHandle> {
+        Ok(self.driver().window().await?)
+    }
+
+    /// Closes the tab `handle` (as a user closing it: its document goes away, with its locks
+    /// and streams) and switches to `then`.
+    pub async fn close_tab(
+        &self,
+        handle: &WindowHandle,
+        then: &WindowHandle,
+    ) -> anyhow::Result<()> {
+        self.switch_to(handle).await?;
+        self.driver().close_window().await?;
+        self.switch_to(then).await
+    }
+
     /// Reloads the page and waits for the load event.
     pub async fn reload(&self) -> anyhow::Result<()> {
         self.driver()

@@ -5,6 +5,7 @@
 //!   its HTTP API for seeding and checks, and kills it on drop.
 //! - [`browser`]: one headless Chromium session behind its own chromedriver, with the
 //!   DevTools commands the tests need; every process is killed on drop.
+//! - [`metrics`]: samples from the server's `/metrics`, to count streams and requests.
 //! - [`page`]: reads the Watercooler page through its stable DOM hooks and drives its form.
 //! - [`wait`]: [`wait_until`], a bounded poll that replaces sleeps.
 //!
@@ -13,10 +14,11 @@
 
 pub mod app;
 pub mod browser;
+pub mod metrics;
 pub mod page;
 pub mod wait;
 
-pub use app::{spawn_app, TestApp};
+pub use app::{spawn_app, spawn_app_with, AppOptions, TestApp};
 pub use browser::Browser;
 pub use wait::wait_until;
 

@@ -24,6 +24,12 @@ pub struct Snapshot {
     pub source: Option<String>,
     /// Whether a ServiceWorker controls the page.
     pub controlled: bool,
+    /// `#status[data-tab]`: `leader` in the one tab of the browser that holds the stream.
+    pub tab: Option<String>,
+    /// Texts of the `li.message.pending` rows (typed here, not confirmed yet), in order.
+    pub pending: Vec<String>,
+    /// Whether the "new version" banner (`#update`) is shown.
+    pub update_offered: bool,
     /// `location.href`, for failure messages.
     pub url: String,
     /// The start of the body text, for failure messages (an error page says why).
@@ -31,15 +37,24 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// `(author, text)` of the confirmed messages: [`Snapshot::messages`] without the pending
+    /// tail.
+    pub fn confirmed(&self) -> &[(String, String)] {
+        &self.messages[..self.messages.len().saturating_sub(self.pending.len())]
+    }
+
     /// A compact, human-readable account of the reading, for failure messages.
     pub fn describe(&self) -> String {
         let mut out = format!(
-            "state={:?} source={:?} controlled={} url={} messages={}",
+            "state={:?} source={:?} tab={:?} controlled={} update_offered={} url={} messages={} pending={:?}",
             self.state,
             self.source,
+            self.tab,
             self.controlled,
+            self.update_offered,
             self.url,
-            self.messages.len()
+            self.messages.len(),
+            self.pending
         );
         for (author, text) in &self.messages {
             out.push_str(&format!("\n  {author}: {text}"));
@@ -62,6 +77,9 @@ const SNAPSHOT_JS: &str = r#"
             li.querySelector('.text')?.textContent ?? '',
         ]),
         controlled: !!(navigator.serviceWorker && navigator.serviceWorker.controller),
+        tab: status ? status.getAttribute('data-tab') : null,
+        pending: [...document.querySelectorAll('#messages li.message.pending .text')].map((t) => t.textContent),
+        update_offered: !!document.querySelector('#update:not([hidden])'),
         url: location.href,
         body: (document.body ? document.body.innerText : '').slice(0, 300),
     };
@@ -127,5 +145,26 @@ pub async fn cached_recent(browser: &Browser, room: &str) -> anyhow::Result<Opti
             return hit ? await hit.text() : null;
             "#
         ))
+        .await
+}
+
+/// The names of every cache in the page's Cache Storage.
+pub async fn cache_names(browser: &Browser) -> anyhow::Result<Vec<String>> {
+    browser.eval("return await caches.keys();").await
+}
+
+/// Every `(cache name, request URL)` in the page's Cache Storage.
+pub async fn cached_urls(browser: &Browser) -> anyhow::Result<Vec<(String, String)>> {
+    browser
+        .eval(
+            r#"
+            const out = [];
+            for (const name of await caches.keys()) {
+                const cache = await caches.open(name);
+                for (const req of await cache.keys()) out.push([name, req.url]);
+            }
+            return out;
+            "#,
+        )
         .await
 }

@@ -1,13 +1,13 @@
 //! The Watercooler page's own promises, in one browser: a post is stored once however eagerly
-//! the form is submitted, the display name survives a reload, user text stays text, and the
-//! layout holds at 360 px.
+//! the form is submitted, presence shows but is never cached, the display name survives a
+//! reload, and the layout holds at 360 px.
 
 use std::time::Duration;
 
 use anyhow::ensure;
 use nudge_e2e::browser::Viewport;
-use nudge_e2e::page::{post_via_form, wait_for_page};
-use nudge_e2e::{spawn_app, Browser, TestApp};
+use nudge_e2e::page::{cached_recent, cached_urls, post_via_form, wait_for_page, POLL};
+use nudge_e2e::{spawn_app, wait_until, Browser, TestApp};
 
 const SETTLE: Duration = Duration::from_secs(20);
 
@@ -34,7 +34,10 @@ async fn form_checks(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
 
     // Two submits in the same task: the second finds the first still in flight.
     post_via_form(browser, "Bea", "first").await?;
-    wait_for_page(browser, "the first post", SETTLE, |s| s.messages.len() == 1).await?;
+    wait_for_page(browser, "the first post, sent", SETTLE, |s| {
+        s.messages.len() == 1 && s.pending.is_empty()
+    })
+    .await?;
     browser
         .eval::<bool>(
             "const f = document.getElementById('compose');
@@ -43,8 +46,9 @@ async fn form_checks(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
              return true;",
         )
         .await?;
-    let shot = wait_for_page(browser, "the second post", SETTLE, |s| {
-        s.messages.len() == 2
+    // The page shows a post at once, as pending, and as sent once the server took it.
+    let shot = wait_for_page(browser, "the second post, sent", SETTLE, |s| {
+        s.messages.len() == 2 && s.pending.is_empty()
     })
     .await?;
     let texts: Vec<&str> = shot.messages.iter().map(|(_, t)| t.as_str()).collect();
@@ -72,6 +76,30 @@ async fn form_checks(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
     ensure!(
         overflow <= 0,
         "the page is {overflow} px wider than a 360 px screen"
+    );
+
+    // Presence is ephemeral: shown, but never in Cache Storage (issue 6, item 4).
+    wait_until("presence to show Bea", SETTLE, POLL, || async {
+        let here: String = browser
+            .eval("return document.getElementById('presence').textContent;")
+            .await?;
+        Ok(here.contains("Bea").then_some(()))
+    })
+    .await?;
+    // The SW does cache reads (the room's, refreshed by the nudges of the posts above)...
+    wait_until("the SW to store the room", SETTLE, POLL, || {
+        cached_recent(browser, "general")
+    })
+    .await?;
+    // ...but not presence, which the page has read and the server has nudged by now.
+    let cached = cached_urls(browser).await?;
+    let presence: Vec<_> = cached
+        .iter()
+        .filter(|(_, url)| url.contains("/presence"))
+        .collect();
+    ensure!(
+        presence.is_empty(),
+        "presence in Cache Storage: {presence:?}"
     );
 
     browser.reload().await?;

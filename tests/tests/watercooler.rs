@@ -1,5 +1,6 @@
-//! Watercooler end to end (issue 3, item 3): a post in one browser reaches another by a nudge,
-//! and the room still opens in that browser once the server is gone.
+//! Watercooler end to end (issue 3, item 3; issue 6, item 1): posts in one browser reach another
+//! by a nudge, in both directions, and the room still opens in that browser once the server is
+//! gone.
 
 use std::time::{Duration, Instant};
 
@@ -99,14 +100,15 @@ async fn nudge_then_offline(app: &mut TestApp, a: &Browser, b: &Browser) -> anyh
         s.messages.last().map(|(_, t)| t.as_str()) == Some(POSTED)
     })
     .await?;
+    // What was on screen stays there (the reader keeps their place), so the oldest seed shown
+    // before stays above the new last ten.
     eprintln!(
         "B showed A's message {:?} after A clicked Send",
         posted_at.elapsed()
     );
-    let mut expected: Vec<(&str, String)> = seeds[SEEDED - SHOWN + 1..].to_vec();
-    expected.push(("Alice", POSTED.to_string()));
-    let last_ten = pairs(&expected);
-    assert_eq!(shot.messages, last_ten, "B: the last ten after A's post");
+    let mut on_screen = first_ten.clone();
+    on_screen.push(("Alice".to_string(), POSTED.to_string()));
+    assert_eq!(shot.messages, on_screen, "B: what it showed, then A's post");
     // The design's path: B handed the nudge to its SW, which refreshed its copy and said
     // `updated`; B re-rendered from that copy (not from a fetch of its own after a timeout).
     assert_eq!(
@@ -127,7 +129,34 @@ async fn nudge_then_offline(app: &mut TestApp, a: &Browser, b: &Browser) -> anyh
         "message text was rendered as HTML ({markup} elements)"
     );
     wait_for_page(a, "A's own message on A", NUDGE_BUDGET, |s| {
-        s.messages == last_ten
+        s.messages == on_screen && s.pending.is_empty()
+    })
+    .await?;
+
+    // And the other way: B (a phone) answers, A shows it without a reload.
+    a.eval::<bool>("window.__e2eSamePage = true; return true;")
+        .await?;
+    post_via_form(b, "Bob", "hello back from B").await?;
+    let shot = wait_for_page(a, "B's answer on A, by a nudge", NUDGE_BUDGET, |s| {
+        s.messages.last().map(|(_, t)| t.as_str()) == Some("hello back from B")
+    })
+    .await?;
+    assert_eq!(
+        shot.messages[shot.messages.len() - 2].1,
+        POSTED,
+        "A: B's answer right after A's post"
+    );
+    ensure!(
+        a.eval::<bool>("return window.__e2eSamePage === true;")
+            .await?,
+        "A reloaded instead of being nudged"
+    );
+    let mut expected: Vec<(&str, String)> = seeds[SEEDED - SHOWN + 2..].to_vec();
+    expected.push(("Alice", POSTED.to_string()));
+    expected.push(("Bob", "hello back from B".to_string()));
+    let last_ten = pairs(&expected);
+    wait_for_page(b, "B's own answer on B", NUDGE_BUDGET, |s| {
+        s.messages.ends_with(&last_ten) && s.pending.is_empty()
     })
     .await?;
 
@@ -139,19 +168,37 @@ async fn nudge_then_offline(app: &mut TestApp, a: &Browser, b: &Browser) -> anyh
         .collect();
     assert_eq!(
         stored, last_ten,
-        "the server's recent resource after one click on Send"
+        "the server's recent resource after one click on Send on each side"
     );
-    b.screenshot("watercooler-b-online.png").await?;
+
+    // Scrolling back to the top of the log brings the older messages, above the ones shown.
+    a.eval::<bool>(
+        "const log = document.getElementById('messages').parentElement;
+         log.scrollTop = 0; log.dispatchEvent(new Event('scroll')); return true;",
+    )
+    .await?;
+    let shot = wait_for_page(a, "A to load the older messages on scroll", SETTLE, |s| {
+        s.messages.len() == SEEDED + 2
+    })
+    .await?;
+    let mut everything = seeds.clone();
+    everything.push(("Alice", POSTED.to_string()));
+    everything.push(("Bob", "hello back from B".to_string()));
+    assert_eq!(
+        shot.messages,
+        pairs(&everything),
+        "A: the whole room, oldest first"
+    );
 
     // The SW's stored copy must already hold the post: it refreshed it for the nudge.
     wait_until(
-        "the SW's stored copy to include A's post",
+        "the SW's stored copy to include the last post",
         NUDGE_BUDGET,
         nudge_e2e::page::POLL,
         || async {
             Ok(cached_recent(b, ROOM)
                 .await?
-                .filter(|body| body.contains("not bold")))
+                .filter(|body| body.contains("hello back from B")))
         },
     )
     .await?;
@@ -184,7 +231,6 @@ async fn nudge_then_offline(app: &mut TestApp, a: &Browser, b: &Browser) -> anyh
         "B offline: marked as the stored copy"
     );
     ensure!(shot.controlled, "B offline is not controlled by the SW");
-    b.screenshot("watercooler-b-offline.png").await?;
     Ok(())
 }
 

@@ -5,9 +5,17 @@
 /** Room names the server accepts; anything else in the hash falls back to `general`. */
 export const ROOM_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
+export const ROOMS_URL = "/api/rooms";
 export const recentUrl = (room) => `/api/rooms/${room}/recent`;
 export const presenceUrl = (room) => `/api/rooms/${room}/presence`;
-export const topicOf = (room) => `rooms/${room}`;
+/** A page of messages older than `before` (a message id), oldest first. */
+export const olderUrl = (room, before, limit) =>
+  `/api/rooms/${room}/messages?before=${before}&limit=${limit}`;
+/** The room a recent or presence URL belongs to, or null. */
+export function roomOfUrl(url) {
+  const m = /^\/api\/rooms\/([a-z0-9][a-z0-9-]{0,63})\/(recent|presence)$/.exec(pathOf(url));
+  return m ? m[1] : null;
+}
 
 /** Path + query of a URL, so absolute and relative spellings of one resource compare equal. */
 export function pathOf(url) {
@@ -82,7 +90,20 @@ async function errorFrom(res) {
   return new ApiError(message, { status: res.status, code });
 }
 
-/** A fresh key per message; kept across retries of that message so it is stored once. */
+/** `PUT /api/rooms/{room}`: creates the room (200 when it already exists). */
+export async function createRoom(room) {
+  let res;
+  try {
+    res = await fetch(`/api/rooms/${room}`, { method: "PUT", headers: { Accept: "application/json" } });
+  } catch {
+    throw new ApiError("The server cannot be reached: try again once you are online.");
+  }
+  if (!res.ok) throw await errorFrom(res);
+  return res.json();
+}
+
+/** A fresh key per message, made when it is composed and kept with it in the outbox, so every
+ * retry (from any tab, after any reload) stores it once. */
 export function newIdempotencyKey() {
   if (crypto.randomUUID) return crypto.randomUUID();
   const bytes = crypto.getRandomValues(new Uint8Array(16));

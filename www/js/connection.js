@@ -1,54 +1,51 @@
-// The page's one EventSource, and the connection state shown to the user.
+// The browser's one EventSource, held by the leading tab only (js/tabs.js), and the
+// connection state every tab shows.
 //
-// The state is judged from two signs, because navigator.onLine stays true when only the server
-// is gone: the stream (open = live; retrying = reconnecting) and the reads (an answer marked
-// `X-Nudge-Cache: offline` by the ServiceWorker, or no answer at all, means offline).
+// The stream asks for every room (`rooms/*`) and the room list (`rooms`) at once: the tabs of
+// one browser may show different rooms, and one stream must serve them all. Event ids are the
+// server's log ids, global across topics, so one "last event id" resumes the whole set.
+
+/** Topics of the one stream: the room list and every room. */
+export const TOPICS = ["rooms", "rooms/*"];
 
 const REOPEN_MIN_MS = 1000;
 const REOPEN_MAX_MS = 30000;
 
-export class Connection {
+export class Stream {
   /**
-   * `handlers`: onState(state), onOpen(), onTrouble(), onChanged({url, topic, etag}), onReset().
+   * `handlers`: onOpen(), onTrouble(), onChanged(nudge, id), onReset(id); `id` is the event's
+   * id, or "" for an ephemeral (presence) nudge, which the server does not log.
    */
   constructor(handlers) {
     this.h = handlers;
     this.es = null;
-    this.topic = null;
     this.lastEventId = null;
-    this.streamOpen = false;
-    this.offlineSign = false;
+    this.open_ = false;
     this.reopenDelay = REOPEN_MIN_MS;
     this.reopenTimer = 0;
-    this.state = null;
-    addEventListener("online", () => this.update());
-    addEventListener("offline", () => this.update());
   }
 
-  /** Subscribes to `topic`, resuming after `lastEventId` so nothing falls between GET and stream. */
-  open(topic, lastEventId) {
+  /** Whether the stream is connected right now. */
+  get isOpen() {
+    return this.open_;
+  }
+
+  /** Connects, resuming after `lastEventId` so nothing falls between a GET and the stream. */
+  open(lastEventId) {
     this.close();
-    this.topic = topic;
     this.lastEventId = lastEventId ?? null;
     this.connect();
-  }
-
-  /** True once `open` was called for `topic` (whether or not the stream is up right now). */
-  isFor(topic) {
-    return this.topic === topic;
   }
 
   close() {
     clearTimeout(this.reopenTimer);
     if (this.es) this.es.close();
     this.es = null;
-    this.topic = null;
-    this.streamOpen = false;
-    this.update();
+    this.open_ = false;
   }
 
   connect() {
-    let url = `/api/events?topic=${this.topic}`;
+    let url = `/api/events?${TOPICS.map((t) => `topic=${encodeURIComponent(t)}`).join("&")}`;
     if (this.lastEventId !== null && this.lastEventId !== "") {
       url += `&lastEventId=${encodeURIComponent(this.lastEventId)}`;
     }
@@ -56,24 +53,21 @@ export class Connection {
     this.es = es;
     es.addEventListener("open", () => {
       if (this.es !== es) return;
-      this.streamOpen = true;
-      this.offlineSign = false;
+      this.open_ = true;
       this.reopenDelay = REOPEN_MIN_MS;
-      this.update();
       this.h.onOpen();
     });
     es.addEventListener("error", () => {
       if (this.es !== es) return;
-      this.streamOpen = false;
+      this.open_ = false;
       if (es.readyState === EventSource.CLOSED) {
         // The browser gave up (e.g. a non-stream answer from a proxy): retry ourselves, slower
         // each time, resuming from the last id we saw.
         es.close();
         this.es = null;
-        this.reopenTimer = setTimeout(() => this.topic && this.connect(), this.reopenDelay);
+        this.reopenTimer = setTimeout(() => this.connect(), this.reopenDelay);
         this.reopenDelay = Math.min(this.reopenDelay * 2, REOPEN_MAX_MS);
       }
-      this.update();
       this.h.onTrouble();
     });
     es.addEventListener("changed", (e) => {
@@ -85,13 +79,39 @@ export class Connection {
       } catch {
         return;
       }
-      if (nudge && typeof nudge.url === "string") this.h.onChanged(nudge);
+      // A presence nudge has no id of its own; EventSource would repeat the previous one.
+      const id = nudge && nudge.ephemeral ? "" : e.lastEventId;
+      if (nudge && typeof nudge.url === "string") this.h.onChanged(nudge, id);
     });
     es.addEventListener("reset", (e) => {
       if (this.es !== es) return;
       if (e.lastEventId) this.lastEventId = e.lastEventId;
-      this.h.onReset();
+      this.h.onReset(e.lastEventId);
     });
+  }
+}
+
+/**
+ * The state shown to the user, judged from two signs, because navigator.onLine stays true when
+ * only the server is gone: the stream (the leader's own, or as the leader reports it) and this
+ * tab's reads (an answer marked `X-Nudge-Cache: offline`, or no answer at all, means offline).
+ */
+export class Status {
+  constructor(onChange) {
+    this.onChange = onChange;
+    this.stream = "reconnecting";
+    this.offlineSign = false;
+    this.state = null;
+    addEventListener("online", () => this.update());
+    addEventListener("offline", () => this.update());
+  }
+
+  /** `live`, `reconnecting`, or (as a follower hears it from the leader) `offline`. */
+  setStream(stream) {
+    this.stream = stream;
+    // A live stream proves the server is there, whatever an older read said.
+    if (stream === "live") this.offlineSign = false;
+    this.update();
   }
 
   /** Records what the latest read said about the server: `true` = it was the stored copy. */
@@ -102,12 +122,12 @@ export class Connection {
 
   update() {
     let state;
-    if (this.streamOpen && navigator.onLine) state = "live";
-    else if (this.offlineSign || !navigator.onLine) state = "offline";
+    if (this.stream === "live" && navigator.onLine) state = "live";
+    else if (this.offlineSign || this.stream === "offline" || !navigator.onLine) state = "offline";
     else state = "reconnecting";
     if (state !== this.state) {
       this.state = state;
-      this.h.onState(state);
+      this.onChange(state);
     }
   }
 }

@@ -23,35 +23,61 @@ export function renderRoomName(room) {
 }
 
 /**
- * Brings the list in line with `messages` (oldest first) while touching only what changed:
- * rows already shown stay in place, so the log region announces just the new ones and the
- * reader's scroll position is not thrown about.
+ * Brings the list in line with `messages` (oldest first) and then `pending` (outbox entries,
+ * in the order typed) while touching only what changed: rows already shown stay in place, so
+ * the log region announces just the new ones and the reader's scroll position is not thrown
+ * about. `keepScroll` holds the view still while older messages are added above it.
  */
-export function renderMessages(messages, me) {
+export function renderMessages(messages, pending, me, { keepScroll = false } = {}) {
   const list = $("messages");
   const log = list.parentElement;
+  const fromBottom = log.scrollHeight - log.scrollTop;
   // Only arrivals after the first paint slide in; a page (re)load just appears.
-  const animate = list.children.length > 0;
-  const wanted = new Set(messages.map((m) => String(m.id)));
+  const animate = list.children.length > 0 && !keepScroll;
+  const rows = [
+    ...messages.map((m) => ({ id: String(m.id), m, pending: false })),
+    ...pending.map((e) => ({ id: `pending-${e.key}`, m: e, pending: true })),
+  ];
+  const wanted = new Set(rows.map((r) => r.id));
   for (const li of [...list.children]) {
     if (!wanted.has(li.dataset.id)) li.remove();
   }
   let cursor = list.firstElementChild;
-  for (const m of messages) {
-    const id = String(m.id);
-    if (cursor && cursor.dataset.id === id) {
-      cursor.classList.toggle("mine", !!me && m.author === me);
+  for (const { id, m, pending: isPending } of rows) {
+    let li = cursor && cursor.dataset.id === id ? cursor : null;
+    if (li) {
       cursor = cursor.nextElementSibling;
-      continue;
+    } else {
+      li = list.querySelector(`li[data-id="${CSS.escape(id)}"]`);
+      if (!li) {
+        li = isPending ? pendingItem(m, id) : messageItem(m);
+        if (animate) li.classList.add("new");
+      }
+      list.insertBefore(li, cursor);
     }
-    const existing = list.querySelector(`li[data-id="${CSS.escape(id)}"]`);
-    const li = existing || messageItem(m);
-    if (!existing && animate) li.classList.add("new");
     li.classList.toggle("mine", !!me && m.author === me);
-    list.insertBefore(li, cursor);
   }
-  $("empty").hidden = messages.length > 0;
-  if (following) log.scrollTop = log.scrollHeight;
+  $("empty").hidden = rows.length > 0;
+  if (keepScroll) log.scrollTop = log.scrollHeight - fromBottom;
+  else if (following) log.scrollTop = log.scrollHeight;
+}
+
+/** A message typed here that the server has not confirmed yet. */
+function pendingItem(entry, id) {
+  const li = messageItem({ ...entry, id, created_at: null });
+  li.classList.add("pending");
+  const note = document.createElement("span");
+  note.className = "pending-note";
+  note.textContent = "Not sent yet";
+  li.querySelector(".meta").append(note);
+  return li;
+}
+
+/** Scrolls to the newest message and follows from there (after the reader sends one). */
+export function followNewest() {
+  const log = $("messages").parentElement;
+  following = true;
+  log.scrollTop = log.scrollHeight;
 }
 
 function messageItem(m) {
@@ -98,12 +124,13 @@ let following = true;
  * Keeps the log pinned to its end while the reader is there, also when the log itself changes
  * size (a presence line or the offline note appearing above it, a phone keyboard opening).
  */
-export function followLog() {
+export function followLog(onNearTop) {
   const log = $("messages").parentElement;
   log.addEventListener(
     "scroll",
     () => {
       following = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+      if (log.scrollTop < 80 && !following) onNearTop();
     },
     { passive: true },
   );
@@ -117,9 +144,13 @@ export function renderRooms(rooms, current) {
   const names = rooms.map((r) => r.name);
   if (!names.includes(current)) names.push(current);
   names.sort();
+  // Rebuilding the list must not throw a keyboard user's focus back to the page's start.
+  const focused = document.activeElement && document.activeElement.closest("#rooms a");
+  const focusedHref = focused ? focused.getAttribute("href") : null;
   ul.replaceChildren(
     ...names.map((name) => {
       const li = document.createElement("li");
+      li.dataset.room = name;
       const a = document.createElement("a");
       a.href = `#${name}`;
       a.textContent = `#${name}`;
@@ -128,11 +159,48 @@ export function renderRooms(rooms, current) {
       return li;
     }),
   );
+  if (focusedHref) {
+    const again = [...ul.querySelectorAll("a")].find((a) => a.getAttribute("href") === focusedHref);
+    if (again) again.focus();
+  }
 }
 
 export function renderPresence(names) {
   const el = $("presence");
   el.textContent = names.length ? `Here: ${names.join(", ")}` : "";
+}
+
+/** The "older messages" button: shown while the server may hold more, busy while loading. */
+export function renderOlder({ more, loading, failed }) {
+  const button = $("older");
+  button.hidden = !more;
+  button.disabled = loading;
+  button.textContent = loading
+    ? "Loading older messages…"
+    : failed
+      ? "Could not load older messages. Try again"
+      : "Show older messages";
+}
+
+/** Shows the "new version" banner; `accept` is called once, when the reader takes it. */
+export function renderUpdate(accept) {
+  const banner = $("update");
+  const button = $("update-accept");
+  banner.hidden = false;
+  button.onclick = () => {
+    button.disabled = true;
+    button.textContent = "Updating…";
+    accept();
+  };
+}
+
+export function renderRoomError(message) {
+  $("new-room-error").textContent = message || "";
+}
+
+/** Marks whether this tab holds the browser's one event stream, for tests and debugging. */
+export function renderRole(leader) {
+  $("status").dataset.tab = leader ? "leader" : "follower";
 }
 
 export function renderComposeError(message) {

@@ -1,0 +1,49 @@
+// The tabs of one browser elect one leader, which alone holds the event stream.
+//
+// The election is a Web Lock: the leader holds `nudge-leader` for as long as it lives, and the
+// browser hands it to a waiting tab the moment the leader closes, reloads or crashes. The
+// BroadcastChannel carries the election's bookkeeping (the last event id seen, so a new leader
+// resumes exactly where the old one stopped; the stream's state; which room each tab shows)
+// and, for tabs no ServiceWorker controls yet, the nudges themselves. Everything else goes the
+// design's single path: leader → SW → `updated` to every tab.
+
+const LOCK = "nudge-leader";
+const CHANNEL = "nudge";
+
+export class Tabs {
+  /** `onMessage(msg)` receives what other tabs post; a tab never hears its own posts. */
+  constructor(onMessage) {
+    this.id = crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2);
+    this.isLeader = false;
+    this.channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(CHANNEL) : null;
+    if (this.channel) {
+      this.channel.onmessage = (e) => {
+        if (e.data && typeof e.data.type === "string") onMessage(e.data);
+      };
+    }
+  }
+
+  /** Calls `onLead()` once this tab leads; the lock is then held until the tab goes away. */
+  elect(onLead) {
+    const lead = () => {
+      this.isLeader = true;
+      onLead();
+    };
+    if (!navigator.locks) {
+      // No Web Locks: each tab must hold a stream of its own to stay live.
+      lead();
+      return;
+    }
+    navigator.locks
+      .request(LOCK, () => {
+        lead();
+        return new Promise(() => {}); // released by the browser when this document goes
+      })
+      .catch((err) => console.warn("leader election failed:", err));
+  }
+
+  /** Posts `msg` to every other tab of this browser, stamped with this tab's id. */
+  post(msg) {
+    if (this.channel) this.channel.postMessage({ ...msg, from: this.id });
+  }
+}
