@@ -47,6 +47,15 @@ struct NewMessage<'a> {
     text: &'a str,
 }
 
+/// One connection as the server's request log saw it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Connection {
+    /// `HTTP/1.1` or `HTTP/2.0`.
+    pub version: String,
+    /// `METHOD /path?query` of each request it carried.
+    pub requests: Vec<String>,
+}
+
 /// A running `nudge` server with its own data directory; killed on drop.
 pub struct TestApp {
     base_url: String,
@@ -55,6 +64,8 @@ pub struct TestApp {
     www: PathBuf,
     data_dir: PathBuf,
     child: Option<Child>,
+    tls: bool,
+    tls_url: Option<String>,
     log_path: PathBuf,
     http: reqwest::Client,
     // Last, so the directory is removed after the process that writes into it is gone.
@@ -67,6 +78,9 @@ pub struct AppOptions {
     /// Serve a private copy of `www/` (see [`TestApp::www_dir`]) that the test may change, to
     /// play a new build.
     pub copy_www: bool,
+    /// Also serve HTTPS (HTTP/2) with the self-signed development certificate, and keep the
+    /// per-connection request log (see [`TestApp::tls_url`] and [`TestApp::connections`]).
+    pub tls: bool,
 }
 
 /// Starts the server binary from `NUDGE_BIN` (default `<workspace>/target/debug/nudge`) serving
@@ -102,6 +116,8 @@ pub async fn spawn_app_with(options: AppOptions) -> anyhow::Result<TestApp> {
         www,
         data_dir,
         child: None,
+        tls: options.tls,
+        tls_url: None,
         log_path: dir.path().join("server.log"),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -126,17 +142,22 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads the first stdout line on a blocking thread, which then keeps draining the pipe so a
-/// chatty server never blocks on a full pipe.
-async fn read_first_line(stdout: impl Read + Send + 'static) -> anyhow::Result<String> {
+/// Reads the first `count` stdout lines on a blocking thread, which then keeps draining the
+/// pipe so a chatty server never blocks on a full pipe.
+async fn read_first_lines(
+    stdout: impl Read + Send + 'static,
+    count: usize,
+) -> anyhow::Result<Vec<String>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
-        let first = match lines.next() {
-            Some(Ok(line)) => Ok(line),
-            Some(Err(err)) => Err(anyhow!("reading server stdout: {err}")),
-            None => Err(anyhow!("server exited before printing its address")),
-        };
+        let first = (0..count)
+            .map(|_| match lines.next() {
+                Some(Ok(line)) => Ok(line),
+                Some(Err(err)) => Err(anyhow!("reading server stdout: {err}")),
+                None => Err(anyhow!("server exited before printing its addresses")),
+            })
+            .collect();
         let _ = tx.send(first);
         for _ in lines.by_ref() {}
     });
@@ -160,6 +181,24 @@ impl TestApp {
         format!("{}{path}", self.base_url)
     }
 
+    /// `https://127.0.0.1:PORT` when the app was started with [`AppOptions::tls`].
+    pub fn tls_url(&self) -> anyhow::Result<&str> {
+        self.tls_url
+            .as_deref()
+            .context("this app was started without TLS")
+    }
+
+    /// The server's per-connection request log (`/debug/connections`), with TLS on.
+    pub async fn connections(&self) -> anyhow::Result<Vec<Connection>> {
+        #[derive(Deserialize)]
+        struct Log {
+            connections: Vec<Connection>,
+        }
+        let response = self.http.get(self.url("/debug/connections")).send().await?;
+        let log: Log = response.error_for_status()?.json().await?;
+        Ok(log.connections)
+    }
+
     /// The directory the server serves the page from (a private copy with
     /// [`AppOptions::copy_www`]).
     pub fn www_dir(&self) -> &Path {
@@ -173,7 +212,23 @@ impl TestApp {
             .create(true)
             .append(true)
             .open(&self.log_path)?;
-        let mut child = Command::new(&self.bin)
+        let mut command = Command::new(&self.bin);
+        if self.tls {
+            // A restart takes the same HTTPS port again, like the plain one.
+            let tls_port = self
+                .tls_url
+                .as_deref()
+                .and_then(|u| u.rsplit(':').next())
+                .unwrap_or("0");
+            command
+                .args([
+                    "--tls-bind",
+                    &format!("127.0.0.1:{tls_port}"),
+                    "--tls-self-signed",
+                ])
+                .args(["--connection-log", "256"]);
+        }
+        let mut child = command
             .arg("--bind")
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--data-dir")
@@ -193,7 +248,8 @@ impl TestApp {
         // From here on the process is owned by the handle, so an early return still kills it.
         self.child = Some(child);
 
-        let first_line = tokio::time::timeout(START_TIMEOUT, read_first_line(stdout))
+        let lines = if self.tls { 2 } else { 1 };
+        let first_lines = tokio::time::timeout(START_TIMEOUT, read_first_lines(stdout, lines))
             .await
             .map_err(|_| {
                 anyhow!(
@@ -202,6 +258,16 @@ impl TestApp {
                 )
             })?
             .map_err(|err| anyhow!("{err:#}\n{}", self.log_tail()))?;
+        let first_line = &first_lines[0];
+        if let Some(line) = first_lines.get(1) {
+            // `listening on https://localhost:PORT (HTTP/2)`: the certificate is for both names.
+            let port = line
+                .split("https://localhost:")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next())
+                .with_context(|| format!("unexpected second stdout line {line:?}"))?;
+            self.tls_url = Some(format!("https://127.0.0.1:{port}"));
+        }
         let url = first_line.strip_prefix(LISTENING_PREFIX).ok_or_else(|| {
             anyhow!(
                 "unexpected first stdout line {first_line:?}, wanted `{LISTENING_PREFIX}http://…`"

@@ -38,6 +38,9 @@ const CHROMIUM_FLAGS: &[&str] = &[
     "--disable-background-timer-throttling",
     "--disable-renderer-backgrounding",
     "--disable-dev-shm-usage",
+    // The HTTPS tests use the server's self-signed development certificate; a ServiceWorker
+    // registers over TLS only when the certificate is trusted or its errors are ignored.
+    "--ignore-certificate-errors",
 ];
 
 /// A browser window size in CSS pixels.

@@ -18,7 +18,11 @@ const MARK: &str = "/* e2e: a new build */";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_build_is_offered_and_replaces_the_old_one() -> anyhow::Result<()> {
-    let app = spawn_app_with(AppOptions { copy_www: true }).await?;
+    let app = spawn_app_with(AppOptions {
+        copy_www: true,
+        ..AppOptions::default()
+    })
+    .await?;
     let browser = Browser::launch("update", Viewport::DESKTOP).await?;
     let outcome = update(&app, &browser).await;
     if outcome.is_err() {
