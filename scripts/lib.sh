@@ -26,6 +26,13 @@ wasm_env() {
     WASM_BUILD_STD="-Zbuild-std=std,panic_abort"
     export RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1
     export WASM_TARGET_DIR="$PWD/target/wasm-debian"
+    # Debian's rustc links wasm with `rust-lld`, which not every release of its packages ships;
+    # LLVM's own wasm-ld of the same major version (package lld-N) is the same linker.
+    if ! command -v rust-lld >/dev/null; then
+      local major
+      major=$(/usr/bin/rustc -vV | awk '/^LLVM version/ { split($3, v, "."); print v[1] }')
+      export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="/usr/lib/llvm-$major/bin/wasm-ld"
+    fi
     export CARGO_TARGET_DIR="$WASM_TARGET_DIR"
   else
     die "no wasm32 standard library: run 'make setup' first"
