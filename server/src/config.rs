@@ -111,6 +111,10 @@ pub struct Config {
     #[arg(long, env = "NUDGE_RETAIN_SECS", default_value_t = 7 * 24 * 3600)]
     pub retain_secs: u64,
 
+    /// Seconds a sign-in lasts (the session cookie's lifetime); signing in again starts anew.
+    #[arg(long, env = "NUDGE_SESSION_LIFETIME_SECS", default_value_t = 30 * 24 * 3600)]
+    pub session_lifetime_secs: u64,
+
     /// Seconds a presence announcement lasts without being refreshed.
     #[arg(long, env = "NUDGE_PRESENCE_TTL_SECS", default_value_t = 30)]
     pub presence_ttl_secs: u64,

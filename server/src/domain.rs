@@ -129,6 +129,60 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Shortest password, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest password, in characters (argon2 would take more, but nobody types more).
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// A registered user's name: the same rules as an author (1-64 characters, not blank).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct UserName(String);
+
+impl UserName {
+    /// Validates a name from a body or a path segment.
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        check_text("name", raw, MAX_AUTHOR_CHARS)?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The name as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Checks a new password's length, in characters; its content is the user's business.
+pub fn validate_password(password: &str) -> Result<(), ApiError> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(ApiError::invalid(
+            "password_too_short",
+            &format!("passwords have at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(ApiError::invalid(
+            "password_too_long",
+            &format!("passwords have at most {MAX_PASSWORD_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// The room a topic belongs to: `rooms/general` → `general`. Other topics (`rooms`) have none.
+pub fn room_of_topic(topic: &str) -> Option<&str> {
+    let rest = topic.strip_prefix("rooms/")?;
+    let room = rest.split('/').next().unwrap_or(rest);
+    (!room.is_empty()).then_some(room)
+}
+
 /// A stored message, as every API response shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
@@ -211,5 +265,24 @@ mod tests {
         assert!(NewMessage::validate(&room, body("é".repeat(2000))).is_ok());
         assert!(NewMessage::validate(&room, body("é".repeat(2001))).is_err());
         assert!(NewMessage::validate(&room, body("   ".into())).is_err());
+    }
+
+    #[test]
+    fn user_names_and_passwords() {
+        assert!(UserName::parse("Ann Lee").is_ok());
+        assert!(UserName::parse(" ").is_err());
+        assert!(UserName::parse(&"é".repeat(65)).is_err());
+        assert!(validate_password("1234567").is_err());
+        assert!(validate_password("12345678").is_ok());
+        assert!(validate_password(&"x".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn topics_name_their_room() {
+        assert_eq!(room_of_topic("rooms/general"), Some("general"));
+        assert_eq!(room_of_topic("rooms/a/b"), Some("a"));
+        assert_eq!(room_of_topic("rooms"), None);
+        assert_eq!(room_of_topic("rooms/"), None);
+        assert_eq!(room_of_topic("lobby"), None);
     }
 }

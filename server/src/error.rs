@@ -7,6 +7,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::store::accounts::AccountError;
 use crate::store::StoreError;
 
 /// Everything a handler can fail with.
@@ -35,6 +36,54 @@ pub enum ApiError {
     /// The store failed or is unavailable.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Something else inside failed (a background task); answered as a bare 500.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// Refusals of the accounts backend are the client's business; its failures are the store's.
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> Self {
+        let (status, code, message) = match error {
+            AccountError::Store(e) => return Self::Store(e),
+            AccountError::NotImplemented => (
+                StatusCode::NOT_IMPLEMENTED,
+                "not_implemented",
+                "sign-in is not yet available on the PostgreSQL store",
+            ),
+            AccountError::NameTaken => (
+                StatusCode::CONFLICT,
+                "name_taken",
+                "that name is already registered",
+            ),
+            AccountError::NoSuchUser => (
+                StatusCode::NOT_FOUND,
+                "user_not_found",
+                "no user is registered under that name",
+            ),
+            AccountError::NoSuchRoom => (
+                StatusCode::NOT_FOUND,
+                "room_not_found",
+                "there is no room with that name",
+            ),
+            AccountError::RoomExists => (
+                StatusCode::CONFLICT,
+                "room_exists",
+                "a room with that name already exists",
+            ),
+            AccountError::RoomIsPublic => (
+                StatusCode::CONFLICT,
+                "room_is_public",
+                "a public room has no members to change",
+            ),
+            AccountError::NotAMember => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "only members of this room may do that",
+            ),
+        };
+        Self::client(status, code, message)
+    }
 }
 
 impl ApiError {
@@ -70,7 +119,7 @@ impl ApiError {
                 "store_unavailable",
                 "the store is unavailable; retry shortly".to_owned(),
             ),
-            Self::Store(_) => ("internal", "internal server error".to_owned()),
+            Self::Store(_) | Self::Internal(_) => ("internal", "internal server error".to_owned()),
         }
     }
 }
@@ -82,13 +131,14 @@ impl ResponseError for ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Store(StoreError::IdempotencyConflict) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if status.is_server_error() {
+        // 501 is a deployment's choice of backend, not a failure.
+        if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
             tracing::error!(error = %self, "request failed");
         }
         let (code, message) = self.code_and_message();
@@ -159,4 +209,20 @@ pub async fn method_not_allowed() -> HttpResponse {
         "this resource does not support that method",
     )
     .error_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_without_accounts_answers_501_and_refusals_are_4xx() {
+        let api = ApiError::from(AccountError::NotImplemented);
+        assert_eq!(api.status_code(), StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(api.code_and_message().0, "not_implemented");
+        let taken = ApiError::from(AccountError::NameTaken);
+        assert_eq!(taken.status_code(), StatusCode::CONFLICT);
+        let failed = ApiError::from(AccountError::Store(StoreError::Closed));
+        assert_eq!(failed.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }

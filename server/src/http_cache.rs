@@ -9,6 +9,10 @@ use serde::Serialize;
 
 /// `Cache-Control` of a cacheable read.
 pub const REVALIDATE: &str = "no-cache";
+/// `Cache-Control` of a cacheable read whose answer depends on who asks (a private room, the
+/// room list): only the user's own caches may keep it, and the ServiceWorker keeps it in the
+/// cache that sign-out empties.
+pub const REVALIDATE_PRIVATE: &str = "private, no-cache";
 /// `Cache-Control` of an ephemeral read or an error.
 pub const NEVER_STORE: &str = "no-store";
 
@@ -30,6 +34,16 @@ pub fn not_modified(req: &HttpRequest, etag: &str) -> bool {
 
 /// Answers a cacheable read: 304 when the client already has this version, else 200 with JSON.
 pub fn cacheable_json<T: Serialize>(req: &HttpRequest, version: i64, body: &T) -> HttpResponse {
+    cacheable_json_with(req, version, body, REVALIDATE)
+}
+
+/// [`cacheable_json`] with the given `Cache-Control` ([`REVALIDATE`] or [`REVALIDATE_PRIVATE`]).
+pub fn cacheable_json_with<T: Serialize>(
+    req: &HttpRequest,
+    version: i64,
+    body: &T,
+    cache_control: &'static str,
+) -> HttpResponse {
     let etag = etag_for(version);
     let mut response = if not_modified(req, &etag) {
         HttpResponse::NotModified()
@@ -37,7 +51,7 @@ pub fn cacheable_json<T: Serialize>(req: &HttpRequest, version: i64, body: &T) -
         HttpResponse::Ok()
     };
     response
-        .insert_header((header::CACHE_CONTROL, REVALIDATE))
+        .insert_header((header::CACHE_CONTROL, cache_control))
         .insert_header((header::ETAG, etag.clone()))
         .insert_header((header::VARY, HeaderValue::from_static("Accept-Encoding")));
     if not_modified(req, &etag) {

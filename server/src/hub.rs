@@ -5,8 +5,14 @@
 //! slow reader lets it fill, that subscriber alone is dropped and marked as overflowed (its
 //! stream then sends `reset` and ends), so no subscriber ever slows the others or grows a queue
 //! without bound.
+//!
+//! The hub also enforces who may read what, at delivery: each subscriber carries the signed-in
+//! user it was opened for, and an event of a private room reaches only subscribers whose user
+//! is a member now (asked of the [`AccessView`], which the store changes in commit order). A
+//! revoked membership sends that user's matching subscribers one `forbidden` frame for the
+//! room's topic and ends the topic for them; a subscriber left with no topic is ended.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -14,6 +20,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::{self, AccessChange, AccessView};
 use crate::sse;
 use crate::topic::TopicSet;
 
@@ -46,10 +53,23 @@ impl HubEvent {
             frame: sse::changed_frame(None, topic, url),
         })
     }
+
+    /// The end of `topic` for one subscriber whose membership was revoked.
+    pub fn forbidden(topic: &str) -> Arc<Self> {
+        Arc::new(Self {
+            id: None,
+            topic: topic.to_owned(),
+            frame: sse::forbidden_frame(topic),
+        })
+    }
 }
 
 struct Subscriber {
     topics: Arc<TopicSet>,
+    /// The signed-in user the stream was opened for; `None` reads public rooms only.
+    user: Option<Arc<str>>,
+    /// Topics ended by a revocation: nothing more of them, even if access comes back.
+    ended: HashSet<String>,
     tx: mpsc::Sender<Arc<HubEvent>>,
     overflowed: Arc<AtomicBool>,
 }
@@ -61,6 +81,7 @@ struct Inner {
     head: AtomicI64,
     published: AtomicU64,
     shutdown: CancellationToken,
+    access: AccessView,
 }
 
 /// A handle to the fan-out state; clones share it.
@@ -80,6 +101,7 @@ impl Hub {
                 head: AtomicI64::new(0),
                 published: AtomicU64::new(0),
                 shutdown: CancellationToken::new(),
+                access: AccessView::default(),
             }),
         }
     }
@@ -96,6 +118,11 @@ impl Hub {
     /// Registers a subscriber. Register *before* reading the log for a replay, so that nothing
     /// committed in between is missed (the stream drops live events it already replayed).
     pub fn subscribe(&self, topics: Arc<TopicSet>) -> Subscription {
+        self.subscribe_as(topics, None)
+    }
+
+    /// [`Hub::subscribe`] for a signed-in `user`, who also gets the private rooms they belong to.
+    pub fn subscribe_as(&self, topics: Arc<TopicSet>, user: Option<&str>) -> Subscription {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         // The overflow policy lives here: a bounded channel, and `try_send` in `publish`.
         let (tx, rx) = mpsc::channel(self.inner.buffer);
@@ -104,6 +131,8 @@ impl Hub {
             id,
             Subscriber {
                 topics,
+                user: user.map(Arc::from),
+                ended: HashSet::new(),
                 tx,
                 overflowed: overflowed.clone(),
             },
@@ -116,25 +145,51 @@ impl Hub {
         }
     }
 
-    /// Sends an event to every matching subscriber without waiting for any of them.
+    /// Sends an event to every matching subscriber that may read it, without waiting for any.
     pub fn publish(&self, event: Arc<HubEvent>) {
         if let Some(id) = event.id {
             self.inner.head.fetch_max(id, Ordering::AcqRel);
             self.inner.published.fetch_add(1, Ordering::Relaxed);
         }
+        // Lock order: the access view, then the subscribers (never the other way round).
+        self.inner.access.with_members(&event.topic, |members| {
+            let mut subscribers = self.subscribers();
+            subscribers.retain(|_, sub| {
+                if !sub.topics.matches(&event.topic)
+                    || sub.ended.contains(&event.topic)
+                    || !access::allowed(members, sub.user.as_deref())
+                {
+                    return true;
+                }
+                deliver(sub, event.clone())
+            });
+        });
+    }
+
+    /// The view of private rooms and members this hub delivers by.
+    pub fn access(&self) -> &AccessView {
+        &self.inner.access
+    }
+
+    /// Applies a committed membership change; a revocation ends the room's topic on the
+    /// revoked user's streams with a `forbidden` frame. Stores call this in commit order,
+    /// before publishing the events of the same commit.
+    pub fn change_access(&self, change: &AccessChange) {
+        self.inner.access.apply(change);
+        let AccessChange::Revoked { room, user, .. } = change else {
+            return;
+        };
+        let topic = format!("rooms/{room}");
         let mut subscribers = self.subscribers();
         subscribers.retain(|_, sub| {
-            if !sub.topics.matches(&event.topic) {
+            let theirs = sub.user.as_deref() == Some(user.as_str());
+            if !theirs || !sub.topics.matches(&topic) || sub.ended.contains(&topic) {
                 return true;
             }
-            match sub.tx.try_send(event.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    sub.overflowed.store(true, Ordering::Release);
-                    false
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            }
+            sub.ended.insert(topic.clone());
+            // Dropping a subscriber with nothing left closes its channel: the stream sends
+            // what is buffered, `forbidden` last, and ends.
+            deliver(sub, HubEvent::forbidden(&topic)) && !sub.topics.only_exact_in(&sub.ended)
         });
     }
 
@@ -170,6 +225,19 @@ impl Hub {
 
     fn remove(&self, id: u64) {
         self.subscribers().remove(&id);
+    }
+}
+
+/// Queues `event` for `sub`; false when the subscriber must be dropped (overflow or gone).
+fn deliver(sub: &Subscriber, event: Arc<HubEvent>) -> bool {
+    // The overflow policy: a full buffer drops this subscriber alone, marked as overflowed.
+    match sub.tx.try_send(event) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            sub.overflowed.store(true, Ordering::Release);
+            false
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
 }
 
@@ -238,6 +306,52 @@ mod tests {
         assert!(slow.overflowed());
         assert!(!fast.overflowed());
         assert_eq!(hub.subscriber_count(), 1);
+    }
+
+    fn made_private(room: &str, creator: &str) -> AccessChange {
+        AccessChange::MadePrivate {
+            room: room.into(),
+            creator: creator.into(),
+            event_id: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn private_events_reach_members_only() {
+        let hub = Hub::new(8);
+        hub.change_access(&made_private("x", "ann"));
+        let mut ann = hub.subscribe_as(topics("rooms/*"), Some("ann"));
+        let mut bob = hub.subscribe_as(topics("rooms/*"), Some("bob"));
+        let mut nobody = hub.subscribe(topics("rooms/*"));
+        hub.publish(HubEvent::logged(2, "rooms/x", "/x"));
+        hub.publish(HubEvent::logged(3, "rooms/y", "/y"));
+        assert_eq!(ann.recv().await.unwrap().id, Some(2));
+        assert_eq!(bob.recv().await.unwrap().id, Some(3));
+        assert_eq!(nobody.recv().await.unwrap().id, Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_revocation_ends_the_topic_and_a_stream_left_with_none() {
+        let hub = Hub::new(8);
+        hub.change_access(&made_private("x", "ann"));
+        let mut both = hub.subscribe_as(
+            Arc::new(TopicSet::parse(["rooms/x", "rooms/y"]).unwrap()),
+            Some("ann"),
+        );
+        let mut only_x = hub.subscribe_as(topics("rooms/x"), Some("ann"));
+        hub.change_access(&AccessChange::Revoked {
+            room: "x".into(),
+            user: "ann".into(),
+            event_id: 2,
+        });
+        hub.publish(HubEvent::logged(3, "rooms/x", "/x"));
+        hub.publish(HubEvent::logged(4, "rooms/y", "/y"));
+        let forbidden = both.recv().await.unwrap();
+        assert_eq!((forbidden.id, forbidden.topic.as_str()), (None, "rooms/x"));
+        assert_eq!(both.recv().await.unwrap().id, Some(4));
+        assert_eq!(only_x.recv().await.unwrap().topic, "rooms/x");
+        assert!(only_x.recv().await.is_none(), "nothing left: ended");
+        assert!(!only_x.overflowed());
     }
 
     #[test]

@@ -9,8 +9,12 @@
 //! - [`routes`]: one file per endpoint group, each with a `configure` function.
 //! - [`error`]: the one mapping from errors to HTTP status and JSON body.
 //! - [`domain`]: validated names and message bodies; the rules of the wire contract.
-//! - [`store`]: the storage and fan-out engine behind a trait, with SQLite as the default.
-//! - [`hub`]: in-process fan-out of committed events to subscribers, with bounded buffers.
+//! - [`store`]: the storage and fan-out engine behind a trait, with SQLite as the default; users,
+//!   sessions and private rooms behind a second trait, `Accounts`.
+//! - [`auth`]: who is asking (the session cookie), passwords, and who may use which room.
+//! - [`access`]: the in-memory view of private rooms and members that reads and delivery ask.
+//! - [`hub`]: in-process fan-out of committed events to subscribers, with bounded buffers,
+//!   delivering private rooms' events to their members only.
 //! - [`topic`]: topic selectors (`rooms/general`, `rooms/*`) and their matching.
 //! - [`sse`]: the event-stream encoding and the per-subscriber stream.
 //! - [`security`]: security headers, same-origin writes (CSRF) and the CORS allow-list.
@@ -19,6 +23,8 @@
 //! - [`http_cache`]: strong ETags and `If-None-Match` for cacheable reads.
 //! - [`metrics`]: Prometheus metrics and the middleware that counts responses.
 
+pub mod access;
+pub mod auth;
 pub mod config;
 pub mod connections;
 pub mod domain;

@@ -85,7 +85,7 @@ pub async fn same_origin_writes(
 /// CORS for the allow-listed origins only; with an empty list no CORS headers are ever sent.
 pub fn cors(allowed: &AllowedOrigins) -> actix_cors::Cors {
     let mut cors = actix_cors::Cors::default()
-        .allowed_methods(["GET", "POST", "PUT"])
+        .allowed_methods(["GET", "POST", "PUT", "DELETE"])
         .allowed_headers([
             header::CONTENT_TYPE,
             header::IF_NONE_MATCH,

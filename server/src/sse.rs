@@ -44,6 +44,13 @@ pub fn reset_frame(head: i64, reason: &str) -> Bytes {
     Bytes::from(format!("id: {head}\nevent: reset\ndata: {data}\n\n"))
 }
 
+/// A `forbidden`: the subscriber may no longer read `topic`, which this stream now ends. No id:
+/// it is not in the log, and resuming must not skip anything because of it.
+pub fn forbidden_frame(topic: &str) -> Bytes {
+    let data = json!({ "topic": topic });
+    Bytes::from(format!("event: forbidden\ndata: {data}\n\n"))
+}
+
 /// The `retry:` field, in milliseconds, with jitter.
 pub fn retry_frame(base_ms: u64, jitter_ms: u64) -> Bytes {
     let retry = base_ms + rand::random_range(0..=jitter_ms);

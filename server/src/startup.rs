@@ -40,10 +40,11 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let hub = Hub::new(config.subscriber_buffer);
         let metrics = Metrics::new();
-        let store = store::open(&config, hub.clone()).await?;
+        let (store, accounts) = store::open_with_accounts(&config, hub.clone()).await?;
         let store = Arc::new(MeteredStore::new(store, metrics.clone()));
         let state = AppState {
             store,
+            accounts,
             metrics,
             hub,
             presence: Presence::new(Duration::from_secs(config.presence_ttl_secs)),

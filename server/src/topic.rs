@@ -64,6 +64,22 @@ impl TopicSet {
         Ok(Self(selectors))
     }
 
+    /// The exact topics named (not the prefixes).
+    pub fn exact(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().filter_map(|s| match s {
+            Selector::Exact(t) => Some(t.as_str()),
+            Selector::Prefix(_) => None,
+        })
+    }
+
+    /// Whether every selector is an exact topic in `ended`: nothing is left to deliver.
+    pub fn only_exact_in(&self, ended: &std::collections::HashSet<String>) -> bool {
+        self.0.iter().all(|s| match s {
+            Selector::Exact(t) => ended.contains(t),
+            Selector::Prefix(_) => false,
+        })
+    }
+
     /// Whether an event on `topic` belongs to this subscription.
     pub fn matches(&self, topic: &str) -> bool {
         self.0.iter().any(|s| match s {
@@ -86,6 +102,16 @@ mod tests {
         assert!(!set.matches("rooms/"));
         assert!(set.matches("lobby"));
         assert!(!set.matches("lobby/x"));
+    }
+
+    #[test]
+    fn exact_topics_and_what_is_left() {
+        let set = TopicSet::parse(["rooms/a", "rooms/*", "rooms/b"]).unwrap();
+        assert_eq!(set.exact().collect::<Vec<_>>(), ["rooms/a", "rooms/b"]);
+        let ended = ["rooms/a".to_owned(), "rooms/b".to_owned()].into();
+        assert!(!set.only_exact_in(&ended), "the prefix is still open");
+        let exact = TopicSet::parse(["rooms/a", "rooms/b"]).unwrap();
+        assert!(exact.only_exact_in(&ended));
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //!   actix-web handler that parses the same JSON, answers 201 and stores nothing (the ceiling);
 //! - time from POST to delivery at 1,000 and 10,000 subscribers, beside a bare tokio broadcaster
 //!   that writes the same event to the same number of sockets (the floor);
-//! - resident memory per idle subscriber, beside the same floor.
+//! - resident memory per idle subscriber, beside the same floor;
+//! - on PostgreSQL ([`postgres`]), durable writes and cross-node delivery beside SQLite's.
+//!   `cargo bench -p nudge-server --bench load -- postgres` runs that section alone.
 //!
 //! Servers run as separate processes (a process may hold at most 20,000 open files, so 10,000
 //! subscribers need the client and the server apart): `nudge` itself, and this binary re-run
@@ -15,6 +17,7 @@
 mod baselines;
 mod client;
 mod machine;
+mod postgres;
 mod process;
 
 use std::time::Duration;
@@ -48,6 +51,9 @@ async fn run() -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(usize::MAX)
         .build()?;
+    if std::env::args().skip(1).any(|a| a == "postgres") {
+        return postgres::run(&client).await;
+    }
 
     println!("## Durable writes per second (POST /api/rooms/bench/messages)\n");
     println!("| writers | nudge (SQLite, synchronous=FULL) | ceiling (parse JSON, 201) | ratio |");
@@ -105,7 +111,7 @@ async fn run() -> anyhow::Result<()> {
             nudge / floor
         );
     }
-    Ok(())
+    postgres::run(&client).await
 }
 
 fn fmt_stats(stats: &Stats) -> String {

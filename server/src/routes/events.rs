@@ -3,6 +3,12 @@
 //! The subscription is registered before the log is read, so an event committed while the
 //! replay is being read is either in the replay or arrives live (and is dropped by id if it
 //! is in both). The replay is coalesced per URL: each URL once, with its newest id.
+//!
+//! Private rooms: an exact topic of a private room the caller may not read refuses the whole
+//! stream before it starts (401 signed out, 403 otherwise), checked after the subscription is
+//! registered so that a revocation in between still reaches it as `forbidden`. Prefix
+//! selectors are not refused; the hub delivers, and the replay keeps, only what the caller may
+//! read at that moment.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +17,7 @@ use actix_web::http::header::{self, HeaderName};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{wrong_method, AppState};
+use crate::auth::{forbidden, not_signed_in, signed_in};
 use crate::error::ApiError;
 use crate::sse::{changed_frame, event_stream, reset_frame, retry_frame, StreamPlan};
 use crate::store::LoggedEvent;
@@ -54,9 +61,22 @@ async fn subscribe(
                 .map(|(_, v)| v.clone())
         });
 
+    let user = signed_in(&req, &state).await?;
+    let user = user.as_ref().map(|u| u.as_str());
     let slot = state.limits.open_stream(state.limits.client_ip(&req))?;
     let topics = Arc::new(topics);
-    let subscription = state.hub.subscribe(topics.clone());
+    let subscription = state.hub.subscribe_as(topics.clone(), user);
+    let access = state.hub.access();
+    if topics
+        .exact()
+        .any(|topic| !access.may_read_topic(topic, user))
+    {
+        return Err(if user.is_none() {
+            not_signed_in()
+        } else {
+            forbidden()
+        });
+    }
     let range = state.store.log_range().await?;
     let mut preface = vec![retry_frame(RETRY_BASE_MS, RETRY_JITTER_MS)];
     let mut covered_through = 0;
@@ -69,10 +89,11 @@ async fn subscribe(
                 preface.push(reset_frame(range.head, "older_than_log"))
             }
             Ok(id) => {
-                let missed = state.store.events_after(id, &topics).await?;
+                let mut missed = state.store.events_after(id, &topics).await?;
                 if let Some(last) = missed.last() {
                     covered_through = covered_through.max(last.id);
                 }
+                missed.retain(|e| access.may_read_topic(&e.topic, user));
                 preface.extend(
                     coalesce(missed)
                         .iter()

@@ -5,6 +5,7 @@ use actix_web::http::header::{self, HeaderName};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{room_param, rooms, wrong_method, AppState};
+use crate::auth::room_access;
 use crate::domain::{MessageBody, NewMessage};
 use crate::error::ApiError;
 use crate::store::IdempotencyKey;
@@ -31,6 +32,7 @@ async fn post(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let room = room_param(&req)?;
+    room_access(&req, &state, &room).await?;
     let message = NewMessage::validate(&room, body.into_inner())?;
     let key = idempotency_key(&req)?;
     let appended = state.store.append_message(message, key).await?;

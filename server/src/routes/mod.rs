@@ -1,7 +1,9 @@
 //! HTTP endpoints, one file per group, each with a `configure` function.
 
+pub mod auth;
 pub mod events;
 pub mod health;
+pub mod members;
 pub mod messages;
 pub mod presence;
 pub mod rooms;
@@ -14,6 +16,7 @@ use actix_web::{web, HttpRequest, Route};
 use crate::error::{self, ApiError};
 use crate::hub::Hub;
 use crate::presence::Presence;
+use crate::store::accounts::Accounts;
 use crate::store::Store;
 use crate::Config;
 
@@ -22,6 +25,8 @@ use crate::Config;
 pub struct AppState {
     /// The storage and fan-out engine.
     pub store: Arc<dyn Store>,
+    /// Users, sessions and private rooms, kept by the same backend.
+    pub accounts: Arc<dyn Accounts>,
     /// This node's fan-out to its streams.
     pub hub: Hub,
     /// Ephemeral presence.
@@ -48,7 +53,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
     .configure(health::configure)
     .service(
         web::scope("/api")
+            .configure(auth::configure)
             .configure(rooms::configure)
+            .configure(members::configure)
             .configure(messages::configure)
             .configure(events::configure)
             .configure(presence::configure)

@@ -1,4 +1,5 @@
 //! Presence: ephemeral, never logged, served `no-store`. A change sends an id-less nudge.
+//! A private room's presence is for its members only, like the rest of the room.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -6,6 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{room_param, wrong_method, AppState};
+use crate::auth::room_access;
 use crate::domain::validate_presence_name;
 use crate::error::ApiError;
 use crate::http_cache::ephemeral_json;
@@ -23,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn here(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let room = room_param(&req)?;
+    room_access(&req, &state, &room).await?;
     let here = state.presence.here(room.as_str());
     Ok(ephemeral_json(
         &json!({ "room": room.as_str(), "here": here }),
@@ -40,6 +43,7 @@ async fn announce(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let room = room_param(&req)?;
+    room_access(&req, &state, &room).await?;
     validate_presence_name(&body.name)?;
     if state.presence.announce(room.as_str(), &body.name) {
         state

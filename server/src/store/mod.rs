@@ -6,9 +6,13 @@
 //! process, is the truth: a subscriber that resumes reads what it missed from it.
 //!
 //! - [`sqlite`]: the embedded default for one node, with group commit.
+//! - [`postgres`]: many nodes on one PostgreSQL database, fanned out with LISTEN/NOTIFY.
 //! - [`metered`]: a decorator recording latency and errors for any backend.
+//! - [`accounts`]: users, sessions and private rooms, a second trait beside [`Store`].
 
+pub mod accounts;
 pub mod metered;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -19,10 +23,27 @@ use crate::Config;
 /// Opens the store the configuration names: PostgreSQL for a `postgres://` URL, SQLite in the
 /// data directory otherwise.
 pub async fn open(config: &Config, hub: Hub) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(open_with_accounts(config, hub).await?.0)
+}
+
+/// [`open`], with the backend's accounts: SQLite keeps them in the same database; PostgreSQL
+/// has none yet ([`accounts::Unsupported`]).
+pub async fn open_with_accounts(
+    config: &Config,
+    hub: Hub,
+) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn accounts::Accounts>)> {
     use anyhow::Context;
+    let unsupported = || -> Arc<dyn accounts::Accounts> { Arc::new(accounts::Unsupported) };
     match &config.database_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            // The URL is never in the error: it may hold a password.
+            let store = postgres::PostgresStore::open(url, hub)
+                .await
+                .context("opening the PostgreSQL store")?;
+            Ok((Arc::new(store), unsupported()))
+        }
         Some(url) => anyhow::bail!(
-            "unsupported database URL scheme in {:?}: only SQLite is built in so far",
+            "unsupported database URL scheme {:?}: use postgres://, or leave it unset for SQLite",
             url.split("://").next().unwrap_or_default()
         ),
         None => {
@@ -33,7 +54,8 @@ pub async fn open(config: &Config, hub: Hub) -> anyhow::Result<Arc<dyn Store>> {
                     .with_context(|| {
                         format!("opening the store in {}", config.data_dir.display())
                     })?;
-            Ok(Arc::new(store))
+            let accounts = Arc::new(store.accounts());
+            Ok((Arc::new(store), accounts))
         }
     }
 }

@@ -7,7 +7,10 @@
 //! commit. Because one thread commits, event ids increase in commit order, and the thread hands
 //! each batch's events to the hub in that order. Reads use their own connections (WAL lets
 //! them run beside the writer) on tokio's blocking pool.
+//!
+//! Accounts and private rooms ([`accounts`]) share the writer and the readers.
 
+pub mod accounts;
 mod schema;
 mod write;
 
@@ -36,9 +39,16 @@ impl From<rusqlite::Error> for StoreError {
 
 /// The embedded store. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
-    path: PathBuf,
-    writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    conns: Conns,
     worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The way to the writer thread and the pool of read connections, shared by the store and
+/// its accounts.
+#[derive(Clone)]
+struct Conns {
+    path: PathBuf,
+    writer: Arc<Mutex<Option<mpsc::Sender<WriteJob>>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
 }
 
@@ -55,6 +65,7 @@ impl SqliteStore {
         write::ensure_general(&mut conn)?;
         let head = schema::head(&conn)?;
         hub.set_head(head);
+        hub.access().replace(accounts::load_view(&conn)?);
 
         let (tx, rx) = mpsc::channel();
         let writer = Writer::new(conn, hub);
@@ -63,26 +74,54 @@ impl SqliteStore {
             .spawn(move || writer.run(rx))
             .map_err(|e| StoreError::Database(format!("spawning the writer: {e}")))?;
         let store = Self {
-            path,
-            writer: Mutex::new(Some(tx)),
+            conns: Conns {
+                path,
+                writer: Arc::new(Mutex::new(Some(tx))),
+                readers: Arc::new(Mutex::new(Vec::new())),
+            },
             worker: Mutex::new(Some(worker)),
-            readers: Arc::new(Mutex::new(Vec::new())),
         };
         Ok(store)
     }
 
+    /// The accounts kept in the same database, through the same writer.
+    pub fn accounts(&self) -> accounts::SqliteAccounts {
+        accounts::SqliteAccounts::new(self.conns.clone())
+    }
+
+    async fn write<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> WriteJob,
+    ) -> StoreResult<T> {
+        self.conns.write(make).await
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.conns.read(read).await
+    }
+}
+
+impl Conns {
     /// Sends a job to the writer thread and waits for its answer.
     async fn write<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> WriteJob,
     ) -> StoreResult<T> {
+        self.send(make).await?
+    }
+
+    /// [`Conns::write`] for a job whose answer is of any type.
+    async fn send<R>(&self, make: impl FnOnce(oneshot::Sender<R>) -> WriteJob) -> StoreResult<R> {
         let (reply, answer) = oneshot::channel();
         {
             let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
             let sender = writer.as_ref().ok_or(StoreError::Closed)?;
             sender.send(make(reply)).map_err(|_| StoreError::Closed)?;
         }
-        answer.await.map_err(|_| StoreError::Closed)?
+        answer.await.map_err(|_| StoreError::Closed)
     }
 
     /// Runs `read` on a pooled read connection, inside one read transaction so that everything
@@ -275,12 +314,19 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         // Dropping the sender lets the writer finish what is queued and end.
-        drop(self.writer.lock().unwrap_or_else(|p| p.into_inner()).take());
+        drop(
+            self.conns
+                .writer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
         let worker = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(worker) = worker {
             let _ = tokio::task::spawn_blocking(move || worker.join()).await;
         }
-        self.readers
+        self.conns
+            .readers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();

@@ -152,3 +152,93 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
         "a message for people: {body}"
     );
 }
+
+/// Requests as a signed-in user: `cookie` is the `nudge_session=…` pair to send, or `None`.
+impl TestApp {
+    /// Registers `name` (password `password-of-<name>`) and returns its session cookie.
+    pub async fn register(&self, name: &str) -> String {
+        let response = self
+            .client
+            .post(self.url("/api/auth/register"))
+            .json(&json!({ "name": name, "password": format!("password-of-{name}") }))
+            .send()
+            .await
+            .expect("the request is sent");
+        assert_eq!(response.status(), 201, "registering {name}");
+        session_cookie(&response)
+    }
+
+    /// Any request, with the session cookie when given.
+    pub async fn send_as(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        cookie: Option<&str>,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(cookie) = cookie {
+            request = request.header(reqwest::header::COOKIE, cookie);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("the request is sent")
+    }
+
+    pub async fn get_as(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
+        self.send_as(reqwest::Method::GET, path, cookie, None).await
+    }
+
+    /// Posts a message as `cookie`'s user.
+    pub async fn post_as(&self, room: &str, cookie: Option<&str>, text: &str) -> reqwest::Response {
+        let body = json!({ "author": "someone", "text": text });
+        let path = format!("/api/rooms/{room}/messages");
+        self.send_as(reqwest::Method::POST, &path, cookie, Some(body))
+            .await
+    }
+
+    /// Creates a private room as `cookie`'s user, asserting a 201.
+    pub async fn create_private(&self, room: &str, cookie: &str) {
+        let path = format!("/api/rooms/{room}");
+        let body = Some(json!({ "private": true }));
+        let response = self
+            .send_as(reqwest::Method::PUT, &path, Some(cookie), body)
+            .await;
+        assert_eq!(response.status(), 201, "creating private room {room}");
+    }
+
+    /// `PUT` (add) or `DELETE` (remove) a member, as `cookie`'s user.
+    pub async fn member(
+        &self,
+        method: reqwest::Method,
+        room: &str,
+        name: &str,
+        cookie: Option<&str>,
+    ) -> reqwest::Response {
+        let path = format!("/api/rooms/{room}/members/{name}");
+        self.send_as(method, &path, cookie, None).await
+    }
+
+    /// Opens an event stream as `cookie`'s user without asserting its status.
+    pub async fn open_stream_as(&self, query: &str, cookie: Option<&str>) -> reqwest::Response {
+        self.get_as(&format!("/api/events?{query}"), cookie).await
+    }
+
+    /// [`TestApp::subscribe`] as `cookie`'s user.
+    pub async fn subscribe_as(&self, query: &str, cookie: &str) -> SseClient {
+        let response = self.open_stream_as(query, Some(cookie)).await;
+        assert_eq!(response.status(), 200, "opening /api/events?{query}");
+        SseClient::new(response)
+    }
+}
+
+/// The `nudge_session=…` pair of a response's `Set-Cookie`, ready to send back.
+pub fn session_cookie(response: &reqwest::Response) -> String {
+    let set_cookie = response.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .expect("an ASCII Set-Cookie");
+    let pair = set_cookie.split(';').next().expect("a name=value pair");
+    assert!(pair.starts_with("nudge_session="), "{set_cookie}");
+    pair.to_owned()
+}

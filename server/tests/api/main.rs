@@ -3,11 +3,13 @@
 mod helpers;
 mod sse_client;
 
+mod auth;
 mod bad_input;
 mod events;
 mod idempotency;
 mod messages;
 mod metrics;
 mod presence;
+mod private_rooms;
 mod process;
 mod security;

@@ -3,10 +3,13 @@
 //! function that opens a fresh, empty store publishing into the given hub.
 
 mod cases;
+#[path = "../common/pg.rs"]
+mod pg;
 
 use std::sync::Arc;
 
 use nudge_server::hub::Hub;
+use nudge_server::store::postgres::PostgresStore;
 use nudge_server::store::sqlite::SqliteStore;
 use nudge_server::store::Store;
 
@@ -28,6 +31,18 @@ async fn sqlite() -> Fixture {
     }
 }
 
+/// A fresh database in the test binary's throwaway PostgreSQL cluster.
+async fn postgres() -> Fixture {
+    let url = pg::Cluster::shared().fresh_database();
+    let hub = Hub::new(1024);
+    let store = PostgresStore::open(&url, hub.clone()).await.unwrap();
+    Fixture {
+        store: Arc::new(store),
+        hub,
+        _keep: Box::new(()),
+    }
+}
+
 /// One `#[tokio::test]` per case, per backend.
 macro_rules! conformance {
     ($backend:ident: $($case:ident),* $(,)?) => {
@@ -43,6 +58,23 @@ macro_rules! conformance {
 }
 
 conformance!(sqlite:
+    general_exists_from_the_start,
+    append_stores_the_message_and_its_event,
+    recent_is_the_newest_oldest_first,
+    pages_cut_before_and_after,
+    missing_rooms_are_none,
+    create_room_reports_whether_it_was_new,
+    events_after_filters_by_topic_in_id_order,
+    events_are_published_after_commit_in_commit_order,
+    concurrent_appends_get_distinct_increasing_ids,
+    idempotent_retry_stores_once,
+    idempotency_key_reuse_is_a_conflict,
+    retention_by_count_moves_the_resumable_range,
+    retention_by_age_removes_old_events,
+    closed_store_refuses_writes,
+);
+
+conformance!(postgres:
     general_exists_from_the_start,
     append_stores_the_message_and_its_event,
     recent_is_the_newest_oldest_first,

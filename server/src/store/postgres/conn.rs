@@ -32,10 +32,22 @@ pub fn store_error(error: tokio_postgres::Error) -> StoreError {
             // 08: connection exception; 57P0x: shutdown, crash, starting up; 53300: too many.
             code.starts_with("08") || code.starts_with("57P0") || code == "53300"
         });
+    let text = describe(&error);
     if lost {
-        StoreError::Unavailable(error.to_string())
+        StoreError::Unavailable(text)
     } else {
-        StoreError::Database(error.to_string())
+        StoreError::Database(text)
+    }
+}
+
+/// The error with what the server or the socket said (its `Display` alone says "db error").
+fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => match std::error::Error::source(error) {
+            Some(source) => format!("{error}: {source}"),
+            None => error.to_string(),
+        },
     }
 }
 
@@ -67,10 +79,11 @@ impl Connector {
 
     /// A new connection whose asynchronous messages are dropped.
     pub async fn connect(&self) -> StoreResult<Client> {
-        let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(NoTls))
-            .await
-            .map_err(|_| StoreError::Unavailable("connecting timed out".into()))?
-            .map_err(store_error)?;
+        let (client, connection) =
+            tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(NoTls))
+                .await
+                .map_err(|_| StoreError::Unavailable("connecting timed out".into()))?
+                .map_err(store_error)?;
         self.runtime.spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "PostgreSQL connection ended");
@@ -91,8 +104,7 @@ impl Connector {
                 .map_err(store_error)?;
         let (tx, rx) = mpsc::unbounded_channel();
         self.runtime.spawn(async move {
-            let mut messages =
-                futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
             while let Some(message) = messages.next().await {
                 match message {
                     Ok(AsyncMessage::Notification(n)) => {

@@ -11,10 +11,13 @@ use crate::store::{LogRange, LoggedEvent, StoreResult};
 use crate::topic::TopicSet;
 
 /// The room's version, then one row per message (message columns null for an empty room);
-/// no row at all when the room does not exist.
+/// no row at all when the room does not exist. The version is the event of the room's newest
+/// message (ids of both increase in commit order), or its creation's when it has none.
 fn room_messages_sql(filter: &str, order: &str) -> String {
     format!(
-        "SELECT r.version, m.id, m.room, m.author, m.text, m.created_at, m.event_id \
+        "SELECT COALESCE((SELECT event_id FROM messages WHERE room = r.name \
+                          ORDER BY id DESC LIMIT 1), r.created_event), \
+                m.id, m.room, m.author, m.text, m.created_at, m.event_id \
          FROM rooms r LEFT JOIN LATERAL ( \
              SELECT * FROM messages WHERE room = r.name {filter} ORDER BY id {order} LIMIT $2 \
          ) m ON true WHERE r.name = $1 ORDER BY m.id"
@@ -39,7 +42,7 @@ impl Reader {
         let latest = room_messages_sql("", "DESC");
         let before = room_messages_sql("AND id < $3", "DESC");
         let after = room_messages_sql("AND id > $3", "ASC");
-        let (rooms, latest, before, after, events_after, log_range) = futures_util::try_join!(
+        let (rooms, latest, before, after, events_after, log_range) = tokio::try_join!(
             client.prepare("SELECT name, created_event FROM rooms ORDER BY name"),
             client.prepare(&latest),
             client.prepare(&before),
@@ -105,7 +108,11 @@ impl Reader {
     }
 
     /// Logged events after `after` on any of `topics`, in id order.
-    pub async fn events_after(&self, after: i64, topics: &TopicSet) -> StoreResult<Vec<LoggedEvent>> {
+    pub async fn events_after(
+        &self,
+        after: i64,
+        topics: &TopicSet,
+    ) -> StoreResult<Vec<LoggedEvent>> {
         let rows = self
             .client
             .query(&self.events_after, &[&after])

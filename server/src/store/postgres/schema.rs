@@ -1,9 +1,10 @@
 //! The PostgreSQL schema and its versioned migrations.
 //!
 //! Writes live in SQL functions (`nudge_append`, `nudge_create_room`, `nudge_prune`) so that
-//! one write is one statement: the writer pipelines a whole batch of them into one transaction
-//! without waiting for each answer. Every one of them takes the commit lock first (see
-//! [`COMMIT_LOCK`]), so the ordering rule holds whoever calls them.
+//! a batch costs few statements: consecutive appends travel as one call with arrays, and the
+//! writer pipelines the calls of a batch into one transaction without waiting for each answer.
+//! Every one of them takes the commit lock first (see [`COMMIT_LOCK`]), so the ordering rule
+//! holds whoever calls them.
 
 use tokio_postgres::Client;
 
@@ -24,11 +25,12 @@ const MIGRATION_LOCK: i64 = 0x6e75_6467_6502;
 
 /// Each entry moves the schema from version `index` to `index + 1`, in one transaction.
 const MIGRATIONS: &[&str] = &[r#"
+    -- A room's version (its newest event) is read from its newest message rather than kept
+    -- here: updating one hot row per message would cost every write more than reads gain.
     CREATE TABLE rooms (
         name          text PRIMARY KEY,
         created_at    bigint NOT NULL,
-        created_event bigint NOT NULL,          -- id of the event that announced it
-        version       bigint NOT NULL           -- id of the room's newest event
+        created_event bigint NOT NULL           -- id of the event that announced it
     );
     -- Only ever advanced while COMMIT_LOCK is held; a rolled-back transaction leaves a gap,
     -- which readers never mind (they ask for ids greater than the last one they saw).
@@ -39,9 +41,11 @@ const MIGRATIONS: &[&str] = &[r#"
         url         text NOT NULL,
         created_at  bigint NOT NULL
     );
+    -- No foreign key to rooms: nudge_append creates the room first, under the commit lock,
+    -- and the key's check would lock the room's row on every message.
     CREATE TABLE messages (
         id          bigserial PRIMARY KEY,
-        room        text NOT NULL REFERENCES rooms(name),
+        room        text NOT NULL,
         author      text NOT NULL,
         text        text NOT NULL,
         created_at  bigint NOT NULL,
@@ -90,55 +94,66 @@ const MIGRATIONS: &[&str] = &[r#"
             RETURN false;
         END IF;
         v_event := nudge_log_event(p_rooms_topic, p_rooms_url);
-        INSERT INTO rooms (name, created_at, created_event, version)
-        VALUES (p_room, nudge_now_ms(), v_event, v_event);
+        INSERT INTO rooms (name, created_at, created_event)
+        VALUES (p_room, nudge_now_ms(), v_event);
         RETURN true;
     END $$;
 
-    -- outcome is 'stored', 'replayed' or 'conflict' (then the other columns are null).
+    -- Appends a batch of messages (element i of each array is message i), returning one row
+    -- per message in order. outcome is 'stored', 'replayed' or 'conflict' (then the other
+    -- columns are null). One call per batch keeps the per-message cost to the inserts.
     CREATE FUNCTION nudge_append(
-        p_room text, p_author text, p_text text, p_key text, p_request text,
-        p_topic text, p_url text, p_rooms_topic text, p_rooms_url text,
-        OUT outcome text, OUT o_id bigint, OUT o_room text, OUT o_author text,
-        OUT o_text text, OUT o_created_at bigint, OUT o_event_id bigint)
+        p_rooms text[], p_authors text[], p_texts text[], p_keys text[], p_requests text[],
+        p_topics text[], p_urls text[], p_rooms_topic text, p_rooms_url text)
+    RETURNS TABLE (outcome text, o_id bigint, o_room text, o_author text, o_text text,
+                   o_created_at bigint, o_event_id bigint)
     LANGUAGE plpgsql AS $$
     DECLARE
         v_request text;
         v_message bigint;
     BEGIN
-        -- Taken before the key is looked up: a duplicate on another node waits for this
+        -- Taken before any key is looked up: a duplicate on another node waits for this
         -- commit and then finds the key.
         PERFORM pg_advisory_xact_lock(COMMIT_LOCK);
-        IF p_key IS NOT NULL THEN
-            SELECT i.request, i.message_id INTO v_request, v_message
-            FROM idempotency i WHERE i.key = p_key;
-            IF FOUND THEN
-                IF v_request <> p_request THEN
-                    outcome := 'conflict';
-                    RETURN;
+        FOR i IN 1 .. coalesce(array_length(p_rooms, 1), 0) LOOP
+            outcome := NULL; o_id := NULL; o_room := NULL; o_author := NULL;
+            o_text := NULL; o_created_at := NULL; o_event_id := NULL;
+            IF p_keys[i] IS NOT NULL THEN
+                SELECT k.request, k.message_id INTO v_request, v_message
+                FROM idempotency k WHERE k.key = p_keys[i];
+                IF FOUND THEN
+                    IF v_request <> p_requests[i] THEN
+                        outcome := 'conflict';
+                    ELSE
+                        outcome := 'replayed';
+                        SELECT m.id, m.room, m.author, m.text, m.created_at, m.event_id
+                        INTO o_id, o_room, o_author, o_text, o_created_at, o_event_id
+                        FROM messages m WHERE m.id = v_message;
+                    END IF;
+                    RETURN NEXT;
+                    CONTINUE;
                 END IF;
-                outcome := 'replayed';
-                SELECT m.id, m.room, m.author, m.text, m.created_at, m.event_id
-                INTO o_id, o_room, o_author, o_text, o_created_at, o_event_id
-                FROM messages m WHERE m.id = v_message;
-                RETURN;
             END IF;
-        END IF;
-        PERFORM nudge_create_room(p_room, p_rooms_topic, p_rooms_url);
-        o_event_id := nudge_log_event(p_topic, p_url);
-        o_created_at := nudge_now_ms();
-        INSERT INTO messages (room, author, text, created_at, event_id)
-        VALUES (p_room, p_author, p_text, o_created_at, o_event_id)
-        RETURNING id INTO o_id;
-        UPDATE rooms SET version = o_event_id WHERE name = p_room;
-        IF p_key IS NOT NULL THEN
-            INSERT INTO idempotency (key, request, message_id, created_at)
-            VALUES (p_key, p_request, o_id, o_created_at);
-        END IF;
-        outcome := 'stored';
-        o_room := p_room;
-        o_author := p_author;
-        o_text := p_text;
+            IF NOT EXISTS (SELECT 1 FROM rooms r WHERE r.name = p_rooms[i]) THEN
+                PERFORM nudge_create_room(p_rooms[i], p_rooms_topic, p_rooms_url);
+            END IF;
+            o_created_at := nudge_now_ms();
+            INSERT INTO events (id, topic, url, created_at)
+            VALUES (nextval('event_ids'), p_topics[i], p_urls[i], o_created_at)
+            RETURNING id INTO o_event_id;
+            INSERT INTO messages (room, author, text, created_at, event_id)
+            VALUES (p_rooms[i], p_authors[i], p_texts[i], o_created_at, o_event_id)
+            RETURNING id INTO o_id;
+            IF p_keys[i] IS NOT NULL THEN
+                INSERT INTO idempotency (key, request, message_id, created_at)
+                VALUES (p_keys[i], p_requests[i], o_id, o_created_at);
+            END IF;
+            outcome := 'stored';
+            o_room := p_rooms[i];
+            o_author := p_authors[i];
+            o_text := p_texts[i];
+            RETURN NEXT;
+        END LOOP;
     END $$;
 
     CREATE FUNCTION nudge_prune(p_max_events bigint, p_max_age_ms bigint) RETURNS bigint

@@ -5,7 +5,8 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::store::{LogRange, StoreResult};
 
 /// Each entry moves the schema from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE rooms (
         name        TEXT PRIMARY KEY,
         created_at  INTEGER NOT NULL,
@@ -39,7 +40,33 @@ const MIGRATIONS: &[&str] = &[r#"
         value       INTEGER NOT NULL
     ) WITHOUT ROWID;
     INSERT INTO log_meta (key, value) VALUES ('pruned_through', 0);
-"#];
+"#,
+    r#"
+    -- v2: accounts, sessions and private rooms.
+    CREATE TABLE users (
+        name          TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,            -- argon2, PHC string
+        created_at    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE sessions (
+        token_hash  BLOB PRIMARY KEY,           -- SHA-256 of the cookie's token, never the token
+        user        TEXT NOT NULL REFERENCES users(name),
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_by_expiry ON sessions(expires_at);
+    ALTER TABLE rooms ADD COLUMN private INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE members (
+        room        TEXT NOT NULL REFERENCES rooms(name),
+        user        TEXT NOT NULL REFERENCES users(name),
+        added_at    INTEGER NOT NULL,
+        PRIMARY KEY (room, user)
+    ) WITHOUT ROWID;
+    CREATE INDEX members_by_user ON members(user);
+    -- The newest membership event: the room list changes with it too.
+    INSERT INTO log_meta (key, value) VALUES ('members_version', 0);
+"#,
+];
 
 /// WAL for readers beside the writer; `synchronous=FULL` so a commit is on disk when it returns.
 pub fn configure_writer(conn: &Connection) -> StoreResult<()> {

@@ -5,9 +5,11 @@ use std::sync::mpsc;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use super::accounts::{self, AccountOp, Applied};
 use super::{message_from_row, now_ms, MESSAGE_COLUMNS};
 use crate::domain::{NewMessage, RoomName, ROOMS_TOPIC, ROOMS_URL};
 use crate::hub::{Hub, HubEvent};
+use crate::store::accounts::AccountResult;
 use crate::store::{Appended, IdempotencyKey, LoggedEvent, Retention, StoreError, StoreResult};
 
 /// Most writes sharing one transaction; bounds the latency one commit adds to the first write.
@@ -31,6 +33,13 @@ pub enum WriteJob {
         /// True when it was created, false when it existed.
         reply: oneshot::Sender<StoreResult<bool>>,
     },
+    /// Change users, sessions or members.
+    Account {
+        /// What to change.
+        op: AccountOp,
+        /// The outcome, or why it was refused.
+        reply: oneshot::Sender<AccountResult<Applied>>,
+    },
     /// Apply retention to the log.
     Prune {
         /// The limits.
@@ -48,6 +57,10 @@ enum Pending {
     ),
     CreateRoom(oneshot::Sender<StoreResult<bool>>, StoreResult<bool>),
     Prune(oneshot::Sender<StoreResult<u64>>, StoreResult<u64>),
+    Account(
+        oneshot::Sender<AccountResult<Applied>>,
+        AccountResult<Applied>,
+    ),
 }
 
 impl Pending {
@@ -58,6 +71,7 @@ impl Pending {
             Pending::Append(tx, r) => tx.send(r).map_err(drop),
             Pending::CreateRoom(tx, r) => tx.send(r).map_err(drop),
             Pending::Prune(tx, r) => tx.send(r).map_err(drop),
+            Pending::Account(tx, r) => tx.send(r).map_err(drop),
         };
     }
 
@@ -68,6 +82,15 @@ impl Pending {
             Pending::Append(tx, _) => Pending::Append(tx, Err(err())),
             Pending::CreateRoom(tx, _) => Pending::CreateRoom(tx, Err(err())),
             Pending::Prune(tx, _) => Pending::Prune(tx, Err(err())),
+            Pending::Account(tx, _) => Pending::Account(tx, Err(err().into())),
+        }
+    }
+
+    /// The membership change this answer committed, if any.
+    fn access_change(&self) -> Option<&crate::access::AccessChange> {
+        match self {
+            Pending::Account(_, Ok(applied)) => applied.change.as_ref(),
+            _ => None,
         }
     }
 }
@@ -108,16 +131,34 @@ impl Writer {
             for job in batch {
                 answers.push(apply_in_savepoint(&tx, job, &mut events));
             }
+            // Access that narrows (a private room, a revocation) takes effect before the
+            // commit and access that widens after it, so no read or delivery ever sees more
+            // than what is committed; all of it before this batch's events are published.
+            for change in answers.iter().filter_map(Pending::access_change) {
+                if change.narrows() {
+                    self.hub.change_access(change);
+                }
+            }
             tx.commit()?;
             Ok(())
         })();
         match outcome {
             Ok(()) => {
+                for change in answers.iter().filter_map(Pending::access_change) {
+                    if !change.narrows() {
+                        self.hub.change_access(change);
+                    }
+                }
                 self.publish(events);
                 answers.into_iter().for_each(Pending::send);
             }
             Err(error) => {
                 tracing::error!(%error, "commit failed; answering the batch with errors");
+                // Undo what was narrowed ahead of the commit: the database is the truth.
+                match accounts::load_view(&self.conn) {
+                    Ok(view) => self.hub.access().replace(view),
+                    Err(error) => tracing::error!(%error, "reloading the access view failed"),
+                }
                 answers
                     .into_iter()
                     .for_each(|pending| pending.failed(&error).send());
@@ -190,6 +231,23 @@ fn apply_in_savepoint(
             });
             Pending::CreateRoom(reply, result.map(|()| created))
         }
+        WriteJob::Account { op, reply } => {
+            // Refusals are found before anything is written, so they need no rollback.
+            let mut answer = None;
+            let result = run(&mut |conn, events| {
+                match accounts::apply(conn, &op, events) {
+                    Err(crate::store::accounts::AccountError::Store(e)) => return Err(e),
+                    other => answer = Some(other),
+                }
+                Ok(())
+            });
+            let answer = match (result, answer) {
+                (Ok(()), Some(answer)) => answer,
+                (Err(e), _) => Err(e.into()),
+                (Ok(()), None) => Err(StoreError::Database("no answer".into()).into()),
+            };
+            Pending::Account(reply, answer)
+        }
         WriteJob::Prune { retention, reply } => {
             let mut removed = 0;
             let result = run(&mut |conn, _| {
@@ -201,7 +259,7 @@ fn apply_in_savepoint(
     }
 }
 
-fn log_event(
+pub(super) fn log_event(
     conn: &Connection,
     topic: &str,
     url: &str,
@@ -218,7 +276,7 @@ fn log_event(
     Ok(id)
 }
 
-fn create_room(
+pub(super) fn create_room(
     conn: &Connection,
     room: &RoomName,
     events: &mut Vec<LoggedEvent>,
@@ -314,5 +372,6 @@ fn prune(conn: &Connection, retention: Retention) -> StoreResult<u64> {
     )?;
     // Idempotency records live as long as the log: a retry older than that is not a retry.
     conn.execute("DELETE FROM idempotency WHERE created_at < ?1", [cutoff_ms])?;
+    conn.execute("DELETE FROM sessions WHERE expires_at < ?1", [now_ms()])?;
     Ok(removed as u64)
 }

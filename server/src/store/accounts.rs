@@ -1,0 +1,153 @@
+//! Users, sessions and private rooms, behind a trait of their own so that handlers never know
+//! the backend, and so that a backend can offer the message log without them (PostgreSQL, for
+//! now, answers every call with [`AccountError::NotImplemented`]).
+//!
+//! Who may read what is not asked of this trait on every delivery: the backend keeps the hub's
+//! [`AccessView`](crate::access::AccessView) in step with the memberships it commits.
+
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::domain::{RoomName, UserName};
+
+/// Failures and refusals of an accounts backend; [`crate::error`] maps them to HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// This backend has no accounts.
+    #[error("sign-in is not yet available on this store")]
+    NotImplemented,
+    /// Registration with a name someone already has.
+    #[error("the name is taken")]
+    NameTaken,
+    /// The user named does not exist.
+    #[error("no such user")]
+    NoSuchUser,
+    /// The room named does not exist.
+    #[error("no such room")]
+    NoSuchRoom,
+    /// A private room was asked for where a room already exists.
+    #[error("the room already exists")]
+    RoomExists,
+    /// Members were asked of a public room.
+    #[error("the room is public")]
+    RoomIsPublic,
+    /// The acting user is not a member of the private room.
+    #[error("not a member")]
+    NotAMember,
+    /// The store itself failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The shorthand every accounts method returns.
+pub type AccountResult<T> = Result<T, AccountError>;
+
+/// The SHA-256 of a session token: all the server keeps of it, so that a leaked database does
+/// not hand out sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+/// A session to remember.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// The hash of its token.
+    pub token_hash: TokenHash,
+    /// When it stops working, in milliseconds since the Unix epoch.
+    pub expires_at_ms: i64,
+}
+
+/// Users, sessions and the members of private rooms.
+#[async_trait]
+pub trait Accounts: Send + Sync + 'static {
+    /// Whether this backend has accounts at all.
+    fn available(&self) -> bool {
+        true
+    }
+
+    /// Registers `name` with an argon2 hash of its password and signs it in with `session`,
+    /// in one transaction. [`AccountError::NameTaken`] when the name exists.
+    async fn register(
+        &self,
+        name: &UserName,
+        password_hash: String,
+        session: NewSession,
+    ) -> AccountResult<()>;
+
+    /// The password hash of `name`, or `None` for an unknown user.
+    async fn password_hash(&self, name: &UserName) -> AccountResult<Option<String>>;
+
+    /// Remembers a session of `user`.
+    async fn start_session(&self, user: &UserName, session: NewSession) -> AccountResult<()>;
+
+    /// The user of an unexpired session, or `None`.
+    async fn session_user(&self, token_hash: TokenHash) -> AccountResult<Option<UserName>>;
+
+    /// Forgets a session (nothing happens for an unknown one).
+    async fn end_session(&self, token_hash: TokenHash) -> AccountResult<()>;
+
+    /// Creates `room` as private with `creator` as its first member and logs the change on
+    /// `rooms`. Returns false when it already was a private room `creator` belongs to;
+    /// [`AccountError::RoomExists`] for any other existing room.
+    async fn create_private_room(&self, room: &RoomName, creator: &UserName)
+        -> AccountResult<bool>;
+
+    /// `by`, a member, adds `user` (a registered user) to the private `room`; logs the change
+    /// on `rooms` when there was one.
+    async fn add_member(
+        &self,
+        room: &RoomName,
+        by: &UserName,
+        user: &UserName,
+    ) -> AccountResult<()>;
+
+    /// `by`, a member, removes `user` (possibly themselves) from the private `room`; logs the
+    /// change on `rooms` when there was one.
+    async fn remove_member(
+        &self,
+        room: &RoomName,
+        by: &UserName,
+        user: &UserName,
+    ) -> AccountResult<()>;
+}
+
+/// The accounts of a backend that has none yet: every call is [`AccountError::NotImplemented`].
+pub struct Unsupported;
+
+#[async_trait]
+impl Accounts for Unsupported {
+    fn available(&self) -> bool {
+        false
+    }
+
+    async fn register(&self, _: &UserName, _: String, _: NewSession) -> AccountResult<()> {
+        Err(AccountError::NotImplemented)
+    }
+
+    async fn password_hash(&self, _: &UserName) -> AccountResult<Option<String>> {
+        Err(AccountError::NotImplemented)
+    }
+
+    async fn start_session(&self, _: &UserName, _: NewSession) -> AccountResult<()> {
+        Err(AccountError::NotImplemented)
+    }
+
+    async fn session_user(&self, _: TokenHash) -> AccountResult<Option<UserName>> {
+        Err(AccountError::NotImplemented)
+    }
+
+    async fn end_session(&self, _: TokenHash) -> AccountResult<()> {
+        Err(AccountError::NotImplemented)
+    }
+
+    async fn create_private_room(&self, _: &RoomName, _: &UserName) -> AccountResult<bool> {
+        Err(AccountError::NotImplemented)
+    }
+
+    async fn add_member(&self, _: &RoomName, _: &UserName, _: &UserName) -> AccountResult<()> {
+        Err(AccountError::NotImplemented)
+    }
+
+    async fn remove_member(&self, _: &RoomName, _: &UserName, _: &UserName) -> AccountResult<()> {
+        Err(AccountError::NotImplemented)
+    }
+}

@@ -1,0 +1,391 @@
+//! Accounts on SQLite: users, sessions, private rooms and their members, in the same file as
+//! the log. Every change goes through the writer thread like any other write, so a membership
+//! change is logged on `rooms`, committed, and applied to the hub's access view in commit order
+//! with the events around it (see `write.rs`).
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::write::{create_room, log_event, WriteJob};
+use super::{now_ms, Conns};
+use crate::access::{AccessChange, AccessSnapshot};
+use crate::domain::{RoomName, UserName, ROOMS_TOPIC, ROOMS_URL};
+use crate::store::accounts::{AccountError, AccountResult, Accounts, NewSession, TokenHash};
+use crate::store::{LoggedEvent, StoreError, StoreResult};
+
+/// A change of accounts, applied by the writer thread.
+#[derive(Debug)]
+pub enum AccountOp {
+    /// A new user, signed in at once.
+    Register {
+        /// The user's name.
+        name: String,
+        /// The argon2 hash of the password.
+        password_hash: String,
+        /// The first session.
+        session: NewSession,
+    },
+    /// A sign-in.
+    StartSession {
+        /// Whose session.
+        user: String,
+        /// The session.
+        session: NewSession,
+    },
+    /// A sign-out.
+    EndSession {
+        /// The session's token hash.
+        token_hash: TokenHash,
+    },
+    /// A new private room.
+    CreatePrivateRoom {
+        /// The room.
+        room: RoomName,
+        /// Its first member.
+        creator: String,
+    },
+    /// `by` adds `user` to `room`.
+    AddMember {
+        /// The room.
+        room: String,
+        /// The acting member.
+        by: String,
+        /// The new member.
+        user: String,
+    },
+    /// `by` removes `user` from `room`.
+    RemoveMember {
+        /// The room.
+        room: String,
+        /// The acting member.
+        by: String,
+        /// The member to remove.
+        user: String,
+    },
+}
+
+/// What an applied change did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Whether something new was created (a room).
+    pub created: bool,
+    /// The membership change to apply to the access view once committed.
+    pub change: Option<AccessChange>,
+}
+
+/// Applies `op` on the writer's connection. Every refusal is decided before anything is
+/// written, so a refused change leaves nothing to roll back.
+pub fn apply(
+    conn: &Connection,
+    op: &AccountOp,
+    events: &mut Vec<LoggedEvent>,
+) -> AccountResult<Applied> {
+    match op {
+        AccountOp::Register {
+            name,
+            password_hash,
+            session,
+        } => {
+            if user_exists(conn, name)? {
+                return Err(AccountError::NameTaken);
+            }
+            conn.prepare_cached(
+                "INSERT INTO users (name, password_hash, created_at) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![name, password_hash, now_ms()]))
+            .map_err(StoreError::from)?;
+            insert_session(conn, name, session)?;
+            Ok(Applied::default())
+        }
+        AccountOp::StartSession { user, session } => {
+            if !user_exists(conn, user)? {
+                return Err(AccountError::NoSuchUser);
+            }
+            insert_session(conn, user, session)?;
+            Ok(Applied::default())
+        }
+        AccountOp::EndSession { token_hash } => {
+            conn.execute(
+                "DELETE FROM sessions WHERE token_hash = ?1",
+                [&token_hash.0[..]],
+            )
+            .map_err(StoreError::from)?;
+            Ok(Applied::default())
+        }
+        AccountOp::CreatePrivateRoom { room, creator } => {
+            match room_privacy(conn, room.as_str())? {
+                Some(true) if is_member(conn, room.as_str(), creator)? => {
+                    return Ok(Applied::default())
+                }
+                Some(_) => return Err(AccountError::RoomExists),
+                None => {}
+            }
+            create_room(conn, room, events)?;
+            let event_id = events.last().map(|e| e.id).unwrap_or_default();
+            conn.execute(
+                "UPDATE rooms SET private = 1 WHERE name = ?1",
+                [room.as_str()],
+            )
+            .map_err(StoreError::from)?;
+            insert_member(conn, room.as_str(), creator)?;
+            Ok(Applied {
+                created: true,
+                change: Some(AccessChange::MadePrivate {
+                    room: room.as_str().to_owned(),
+                    creator: creator.clone(),
+                    event_id,
+                }),
+            })
+        }
+        AccountOp::AddMember { room, by, user } => {
+            check_member_change(conn, room, by)?;
+            if !user_exists(conn, user)? {
+                return Err(AccountError::NoSuchUser);
+            }
+            if is_member(conn, room, user)? {
+                return Ok(Applied::default());
+            }
+            insert_member(conn, room, user)?;
+            let event_id = log_membership(conn, events)?;
+            Ok(Applied {
+                created: true,
+                change: Some(AccessChange::Granted {
+                    room: room.clone(),
+                    user: user.clone(),
+                    event_id,
+                }),
+            })
+        }
+        AccountOp::RemoveMember { room, by, user } => {
+            check_member_change(conn, room, by)?;
+            if !is_member(conn, room, user)? {
+                return Ok(Applied::default());
+            }
+            conn.execute(
+                "DELETE FROM members WHERE room = ?1 AND user = ?2",
+                params![room, user],
+            )
+            .map_err(StoreError::from)?;
+            let event_id = log_membership(conn, events)?;
+            Ok(Applied {
+                created: false,
+                change: Some(AccessChange::Revoked {
+                    room: room.clone(),
+                    user: user.clone(),
+                    event_id,
+                }),
+            })
+        }
+    }
+}
+
+/// The private rooms and their members, to fill the access view at start.
+pub fn load_view(conn: &Connection) -> StoreResult<AccessSnapshot> {
+    let mut private: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut rooms = conn.prepare("SELECT name FROM rooms WHERE private = 1")?;
+    for name in rooms.query_map([], |r| r.get::<_, String>(0))? {
+        private.insert(name?, Default::default());
+    }
+    let mut members = conn.prepare("SELECT room, user FROM members")?;
+    let rows = members.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (room, user) = row?;
+        if let Some(set) = private.get_mut(&room) {
+            set.insert(user);
+        }
+    }
+    let version = conn.query_row(
+        "SELECT value FROM log_meta WHERE key = 'members_version'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(AccessSnapshot { private, version })
+}
+
+fn user_exists(conn: &Connection, name: &str) -> StoreResult<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM users WHERE name = ?1")?
+        .query_row([name], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// `Some(private)` for an existing room, `None` for none.
+fn room_privacy(conn: &Connection, room: &str) -> StoreResult<Option<bool>> {
+    Ok(conn
+        .prepare_cached("SELECT private FROM rooms WHERE name = ?1")?
+        .query_row([room], |r| r.get::<_, bool>(0))
+        .optional()?)
+}
+
+fn is_member(conn: &Connection, room: &str, user: &str) -> StoreResult<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM members WHERE room = ?1 AND user = ?2")?
+        .query_row([room, user], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Only a member of an existing private room changes its members.
+fn check_member_change(conn: &Connection, room: &str, by: &str) -> AccountResult<()> {
+    match room_privacy(conn, room)? {
+        None => Err(AccountError::NoSuchRoom),
+        Some(false) => Err(AccountError::RoomIsPublic),
+        Some(true) if !is_member(conn, room, by)? => Err(AccountError::NotAMember),
+        Some(true) => Ok(()),
+    }
+}
+
+fn insert_member(conn: &Connection, room: &str, user: &str) -> StoreResult<()> {
+    conn.prepare_cached("INSERT INTO members (room, user, added_at) VALUES (?1, ?2, ?3)")?
+        .execute(params![room, user, now_ms()])?;
+    Ok(())
+}
+
+fn insert_session(conn: &Connection, user: &str, session: &NewSession) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO sessions (token_hash, user, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        &session.token_hash.0[..],
+        user,
+        now_ms(),
+        session.expires_at_ms
+    ])?;
+    Ok(())
+}
+
+/// Logs a membership change on `rooms` (the lists of the users concerned changed) and makes
+/// it the room list's version.
+fn log_membership(conn: &Connection, events: &mut Vec<LoggedEvent>) -> StoreResult<i64> {
+    let id = log_event(conn, ROOMS_TOPIC, ROOMS_URL, events)?;
+    conn.execute(
+        "UPDATE log_meta SET value = ?1 WHERE key = 'members_version'",
+        [id],
+    )?;
+    Ok(id)
+}
+
+/// The accounts of a [`SqliteStore`](super::SqliteStore).
+pub struct SqliteAccounts {
+    conns: Conns,
+}
+
+impl SqliteAccounts {
+    pub(super) fn new(conns: Conns) -> Self {
+        Self { conns }
+    }
+
+    async fn change(&self, op: AccountOp) -> AccountResult<Applied> {
+        self.conns
+            .send(|reply| WriteJob::Account { op, reply })
+            .await?
+    }
+}
+
+#[async_trait]
+impl Accounts for SqliteAccounts {
+    async fn register(
+        &self,
+        name: &UserName,
+        password_hash: String,
+        session: NewSession,
+    ) -> AccountResult<()> {
+        self.change(AccountOp::Register {
+            name: name.as_str().to_owned(),
+            password_hash,
+            session,
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn password_hash(&self, name: &UserName) -> AccountResult<Option<String>> {
+        let name = name.as_str().to_owned();
+        Ok(self
+            .conns
+            .read(move |tx| {
+                Ok(tx
+                    .prepare_cached("SELECT password_hash FROM users WHERE name = ?1")?
+                    .query_row([name], |r| r.get(0))
+                    .optional()?)
+            })
+            .await?)
+    }
+
+    async fn start_session(&self, user: &UserName, session: NewSession) -> AccountResult<()> {
+        self.change(AccountOp::StartSession {
+            user: user.as_str().to_owned(),
+            session,
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn session_user(&self, token_hash: TokenHash) -> AccountResult<Option<UserName>> {
+        let name: Option<String> = self
+            .conns
+            .read(move |tx| {
+                Ok(tx
+                    .prepare_cached(
+                        "SELECT user FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
+                    )?
+                    .query_row(params![&token_hash.0[..], now_ms()], |r| r.get(0))
+                    .optional()?)
+            })
+            .await?;
+        // Stored names passed validation when they were registered.
+        Ok(name.and_then(|n| UserName::parse(&n).ok()))
+    }
+
+    async fn end_session(&self, token_hash: TokenHash) -> AccountResult<()> {
+        self.change(AccountOp::EndSession { token_hash })
+            .await
+            .map(drop)
+    }
+
+    async fn create_private_room(
+        &self,
+        room: &RoomName,
+        creator: &UserName,
+    ) -> AccountResult<bool> {
+        self.change(AccountOp::CreatePrivateRoom {
+            room: room.clone(),
+            creator: creator.as_str().to_owned(),
+        })
+        .await
+        .map(|applied| applied.created)
+    }
+
+    async fn add_member(
+        &self,
+        room: &RoomName,
+        by: &UserName,
+        user: &UserName,
+    ) -> AccountResult<()> {
+        self.change(AccountOp::AddMember {
+            room: room.as_str().to_owned(),
+            by: by.as_str().to_owned(),
+            user: user.as_str().to_owned(),
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn remove_member(
+        &self,
+        room: &RoomName,
+        by: &UserName,
+        user: &UserName,
+    ) -> AccountResult<()> {
+        self.change(AccountOp::RemoveMember {
+            room: room.as_str().to_owned(),
+            by: by.as_str().to_owned(),
+            user: user.as_str().to_owned(),
+        })
+        .await
+        .map(drop)
+    }
+}

@@ -1,0 +1,17 @@
+//! Many nodes on one PostgreSQL: each test starts the real `nudge` binary (or two stores) on a
+//! throwaway cluster and checks what only a shared database can break: fan-out across nodes,
+//! event ids in commit order, idempotency keys across nodes, and a database restart.
+
+#[path = "../common/pg.rs"]
+mod pg;
+#[allow(dead_code)]
+#[path = "../api/sse_client.rs"]
+mod sse_client;
+
+mod node;
+
+mod batch;
+mod commit_order;
+mod fanout;
+mod idempotency;
+mod restart;

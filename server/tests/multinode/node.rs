@@ -1,0 +1,109 @@
+//! A `nudge` node as a child process on a PostgreSQL database, killed on drop.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::sse_client::SseClient;
+
+/// A running node and an HTTP client for it.
+pub struct Node {
+    child: Child,
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl Node {
+    /// Starts `nudge --database-url URL` and waits for its listening line.
+    pub fn start(database_url: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nudge"))
+            .args(["--bind", "127.0.0.1:0", "--www-dir"])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../www"))
+            .args(["--database-url", database_url, "--heartbeat-secs", "1"])
+            // A 503 during an outage is expected here, not worth a line each.
+            .env(
+                "RUST_LOG",
+                "warn,tracing_actix_web=off,nudge_server::error=off",
+            )
+            // The tests hammer one address: no per-address limits.
+            .env("NUDGE_WRITE_RATE_PER_ADDRESS", "0")
+            .env("NUDGE_MAX_STREAMS_PER_ADDRESS", "0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("nudge starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the listening line");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("a client");
+        Self {
+            child,
+            base,
+            client,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POSTs a message, optionally with an idempotency key.
+    pub async fn post(&self, room: &str, text: &str, key: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url(&format!("/api/rooms/{room}/messages")))
+            .json(&json!({ "author": "ann", "text": text }));
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.expect("the node answers")
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.client.get(self.url(path)).send().await.expect("GET");
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("JSON")
+    }
+
+    /// Opens an event stream; once this returns, every later commit reaches it.
+    pub async fn subscribe(&self, query: &str) -> SseClient {
+        // No overall timeout: a stream is meant to last.
+        let response = reqwest::Client::new()
+            .get(self.url(&format!("/api/events?{query}")))
+            .send()
+            .await
+            .expect("the stream opens");
+        assert_eq!(response.status(), 200, "opening /api/events?{query}");
+        SseClient::new(response)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` until it holds, failing the test after `timeout`.
+pub async fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
