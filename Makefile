@@ -52,6 +52,12 @@ lint:
 bench:
 	@ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn); cargo bench -p nudge-server --bench load
 
+# nudge's ServiceWorker beside Workbox 7 (installed from npm into target/workbox/) in headless
+# Chromium: sizes, cold start and cache hits, printed as a Markdown table.
+.PHONY: bench-sw
+bench-sw: sw
+	@cargo run --quiet -p nudge-sw-bench -- --www www
+
 clean:
 	@cargo clean
 	@rm -rf www/gen

@@ -26,7 +26,8 @@ pub const API_EXPIRATION: Expiration = Expiration {
     max_bytes: Some(20 * 1024 * 1024),
 };
 
-/// The API store: the route table's and the nudges' view of [`API_CACHE`].
+/// The API store: [`API_CACHE`] under [`API_EXPIRATION`], what the `api` route writes (and so
+/// what a nudge for an API URL refreshes).
 pub fn api_store() -> Store {
     Store::new(API_CACHE).expiration(API_EXPIRATION)
 }
@@ -97,13 +98,14 @@ mod tests {
         RequestInfo {
             method: "GET",
             path,
+            origin: "https://example.org",
             same_origin: true,
             navigate: false,
             only_if_cached: false,
         }
     }
 
-    fn route_of(request: RequestInfo<'_>) -> Option<&'static str> {
+    fn route_of(request: RequestInfo<'_>) -> Option<String> {
         let manifest = Manifest::new(vec![
             Entry {
                 url: "/".into(),
@@ -117,7 +119,7 @@ mod tests {
         let router = router(&manifest);
         let route = router.find(&request)?;
         // A pass route is a decision not to intercept, reported like no route at all.
-        route.handler.as_ref().map(|_| route.name)
+        route.handler.as_ref().map(|_| route.name.to_string())
     }
 
     #[test]
@@ -127,27 +129,30 @@ mod tests {
                 navigate: true,
                 ..get("/rooms/x")
             }),
-            Some("navigation")
+            Some("navigation".into())
         );
         assert_eq!(
             route_of(RequestInfo {
                 navigate: true,
                 ..get("/")
             }),
-            Some("navigation")
+            Some("navigation".into())
         );
-        assert_eq!(route_of(get("/")), Some("shell"));
-        assert_eq!(route_of(get("/app.js")), Some("shell"));
-        assert_eq!(route_of(get("/api/rooms/general/recent")), Some("api"));
+        assert_eq!(route_of(get("/")), Some("shell".into()));
+        assert_eq!(route_of(get("/app.js")), Some("shell".into()));
+        assert_eq!(
+            route_of(get("/api/rooms/general/recent")),
+            Some("api".into())
+        );
         assert_eq!(
             route_of(get("/api/rooms/general/presence")),
-            Some("presence")
+            Some("presence".into())
         );
         let cached = RequestInfo {
             only_if_cached: true,
             ..get("/api/rooms/general/recent")
         };
-        assert_eq!(route_of(cached), Some("cached-read"));
+        assert_eq!(route_of(cached), Some("cached-read".into()));
     }
 
     #[test]

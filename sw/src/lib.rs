@@ -6,6 +6,7 @@
 //!
 //! - [`worker`]: the entry points (`install`, `activate`, `fetch`, `message`).
 //! - [`config`]: nudge's route table, the one place that says which URL gets which strategy.
+//! - [`table`]: route tables given as JSON (`self.NUDGE_ROUTES`), for other apps (serde).
 //! - [`router`]: routes and first-match routing; no match means "do not intercept" (pure).
 //! - [`strategy`]: one small type per strategy over a shared `StrategyHandler` that owns
 //!   fetch, cache match and cache put.
@@ -32,5 +33,6 @@ pub mod respond;
 pub mod router;
 pub mod store;
 pub mod strategy;
+pub mod table;
 pub mod web;
 pub mod worker;

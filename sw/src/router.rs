@@ -6,6 +6,7 @@
 //! "No route" and a [`Route::pass`] route both mean "do not intercept": the browser then
 //! handles the request as if there were no ServiceWorker.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 /// What the router looks at in a request.
@@ -15,6 +16,8 @@ pub struct RequestInfo<'a> {
     pub method: &'a str,
     /// The URL's path, without query or fragment.
     pub path: &'a str,
+    /// The URL's origin, such as `https://example.org`.
+    pub origin: &'a str,
     /// True when the URL has the SW's own origin.
     pub same_origin: bool,
     /// True for `Request.mode == "navigate"`.
@@ -32,6 +35,9 @@ pub enum Matcher {
     OnlyIfCached,
     /// A URL with the SW's own origin.
     SameOrigin,
+    /// A URL with exactly this origin (`https://cdn.example`), for route tables that reach
+    /// beyond the SW's own.
+    Origin(String),
     /// Exactly this path.
     Exact(String),
     /// This path or anything below it (`/api/` takes `/api/rooms`).
@@ -51,6 +57,7 @@ impl Matcher {
             Matcher::Navigate => request.navigate,
             Matcher::OnlyIfCached => request.only_if_cached,
             Matcher::SameOrigin => request.same_origin,
+            Matcher::Origin(origin) => request.origin == origin,
             Matcher::Exact(path) => request.path == path,
             Matcher::Prefix(prefix) => request.path.starts_with(prefix.as_str()),
             Matcher::Pattern(pattern) => pattern.captures(request.path).is_some(),
@@ -105,10 +112,10 @@ impl Pattern {
 /// A matcher, the methods it accepts, and what handles the requests it takes.
 #[derive(Debug, Clone)]
 pub struct Route<H> {
-    /// A name for logs and tests.
-    pub name: &'static str,
+    /// A name for logs and tests (owned when it comes from a JSON table).
+    pub name: Cow<'static, str>,
     /// The method accepted, or `None` for every method.
-    pub method: Option<&'static str>,
+    pub method: Option<Cow<'static, str>>,
     /// The condition on the request.
     pub matcher: Matcher,
     /// The handler, or `None` for a route that claims requests in order to leave them alone.
@@ -117,28 +124,36 @@ pub struct Route<H> {
 
 impl<H> Route<H> {
     /// A GET route handled by `handler` (most routes are reads).
-    pub fn get(name: &'static str, matcher: Matcher, handler: H) -> Self {
+    pub fn get(name: impl Into<Cow<'static, str>>, matcher: Matcher, handler: H) -> Self {
+        Route::new(name, Some("GET".into()), matcher, Some(handler))
+    }
+
+    /// A route for `method` (`None`: every method); `handler` `None` makes it a pass route.
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        method: Option<Cow<'static, str>>,
+        matcher: Matcher,
+        handler: Option<H>,
+    ) -> Self {
         Route {
-            name,
-            method: Some("GET"),
+            name: name.into(),
+            method,
             matcher,
-            handler: Some(handler),
+            handler,
         }
     }
 
     /// A route, for any method, that stops the search and leaves the request to the browser:
     /// how an exception (the event stream) is carved out of a broader route below it.
-    pub fn pass(name: &'static str, matcher: Matcher) -> Self {
-        Route {
-            name,
-            method: None,
-            matcher,
-            handler: None,
-        }
+    pub fn pass(name: impl Into<Cow<'static, str>>, matcher: Matcher) -> Self {
+        Route::new(name, None, matcher, None)
     }
 
     fn accepts(&self, request: &RequestInfo<'_>) -> bool {
-        self.method.is_none_or(|method| method == request.method) && self.matcher.matches(request)
+        self.method
+            .as_deref()
+            .is_none_or(|method| method == request.method)
+            && self.matcher.matches(request)
     }
 }
 
@@ -185,6 +200,7 @@ mod tests {
         RequestInfo {
             method: "GET",
             path,
+            origin: "https://example.org",
             same_origin: true,
             navigate: false,
             only_if_cached: false,
@@ -211,7 +227,7 @@ mod tests {
             .route(Route::get("prefix", Matcher::Prefix("/api/".into()), 2))
             .route(Route::get("never", Matcher::Exact("/api/rooms".into()), 3));
         assert_eq!(
-            router.find(&get("/api/rooms")).map(|r| r.name),
+            router.find(&get("/api/rooms")).map(|r| r.name.as_ref()),
             Some("exact")
         );
         assert_eq!(router.handler(&get("/api/rooms/x")), Some(&2));
@@ -224,7 +240,7 @@ mod tests {
             .route(Route::pass("stream", Matcher::Exact("/api/events".into())))
             .route(Route::get("api", Matcher::Prefix("/api/".into()), ()));
         assert_eq!(
-            router.find(&get("/api/events")).map(|r| r.name),
+            router.find(&get("/api/events")).map(|r| r.name.as_ref()),
             Some("stream")
         );
         assert_eq!(router.handler(&get("/api/events")), None);

@@ -69,12 +69,7 @@ impl Store {
     /// The stored response for `request`: from this cache, else from the private one.
     pub async fn lookup(&self, request: &Request) -> Result<Option<Response>> {
         for name in self.names() {
-            let cache = web::open_cache(name).await?;
-            let found = if self.by_url {
-                web::cache_match(&cache, &request.url()).await?
-            } else {
-                web::cache_match_request(&cache, request).await?
-            };
+            let found = web::storage_match(name, request, self.by_url).await?;
             if found.is_some() {
                 return Ok(found);
             }

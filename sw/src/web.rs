@@ -93,6 +93,22 @@ fn query_options(ignore_vary: bool) -> CacheQueryOptions {
     options
 }
 
+/// The stored response for `request` in the named cache, through `caches.match` with a
+/// `cacheName`: one round trip to the browser's cache storage where `open` then `match` take
+/// two, which is most of the cost of a cache hit. A cache that does not exist is a miss (and,
+/// unlike `open`, is not created). `ignore_vary` as in [`cache_match`].
+pub async fn storage_match(
+    cache_name: &str,
+    request: &Request,
+    ignore_vary: bool,
+) -> Result<Option<Response>> {
+    let options = query_options(ignore_vary);
+    // `MultiCacheQueryOptions.cacheName`: web-sys only knows the `CacheQueryOptions` part.
+    js_sys::Reflect::set(&options, &"cacheName".into(), &cache_name.into())?;
+    let found = wait(caches()?.match_with_request_and_options(request, &options)).await?;
+    Ok(found.dyn_into().ok())
+}
+
 /// The stored response for a URL in a cache, whatever the request headers it was stored for
 /// (`ignoreVary`): for the precache and nudges, which name URLs, not requests.
 pub async fn cache_match(cache: &Cache, url: &str) -> Result<Option<Response>> {
@@ -160,4 +176,9 @@ pub fn debug(message: &str) {
 /// A warning in the worker's console, for failures that do not stop the SW.
 pub fn warn(message: &str) {
     web_sys::console::warn_1(&JsValue::from_str(&format!("nudge-sw: {message}")));
+}
+
+/// An error in the worker's console, for a mistake that someone must fix (a bad route table).
+pub fn error(message: &str) {
+    web_sys::console::error_1(&JsValue::from_str(&format!("nudge-sw: {message}")));
 }

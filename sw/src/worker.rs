@@ -7,7 +7,7 @@
 
 use std::rc::Rc;
 
-use js_sys::{Object, Promise};
+use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::{
@@ -20,25 +20,95 @@ use crate::error::{Result, SwError};
 use crate::messages::{Incoming, Outgoing};
 use crate::precache::{self, Manifest};
 use crate::router::{RequestInfo, Route, Router};
-use crate::store::PRIVATE_CACHE;
+use crate::store::{Store, PRIVATE_CACHE};
+use crate::table::{self, Table};
 use crate::{nudge, web};
 
-/// What the SW builds once per start: the manifest and the routes derived from it.
-struct Worker {
+/// What the SW builds once per start: the manifest to install and the routes.
+pub struct Worker {
     manifest: Manifest,
     router: Router<Handler>,
 }
 
+impl Worker {
+    /// The worker for this start: the table in `self.NUDGE_ROUTES` when the loader set one,
+    /// nudge's own otherwise.
+    fn from_global() -> Worker {
+        let routes = Reflect::get(&js_sys::global(), &JsValue::from_str("NUDGE_ROUTES"))
+            .unwrap_or(JsValue::UNDEFINED);
+        Worker::new(
+            (!routes.is_undefined()).then_some(&routes),
+            Manifest::from_global(),
+        )
+    }
+
+    /// nudge's route table when `routes` is `None`, else the given table (see [`table`]). An
+    /// invalid table is reported with `console.error` and gives a worker that intercepts
+    /// nothing and precaches nothing: the app then works as if it had no SW, which is safer
+    /// than guessing which half of a broken table was meant.
+    pub fn new(routes: Option<&JsValue>, manifest: Manifest) -> Worker {
+        let Some(routes) = routes else {
+            let router = config::router(&manifest);
+            return Worker { manifest, router };
+        };
+        match table::from_js(routes).and_then(|spec| spec.build(manifest)) {
+            Ok(Table { router, manifest }) => Worker { manifest, router },
+            Err(error) => {
+                web::error(&format!(
+                    "invalid route table (self.NUDGE_ROUTES): {error}. Intercepting nothing: \
+                     every request goes to the network as if there were no ServiceWorker."
+                ));
+                Worker {
+                    manifest: Manifest::default(),
+                    router: Router::new(),
+                }
+            }
+        }
+    }
+
+    /// The routes.
+    pub fn router(&self) -> &Router<Handler> {
+        &self.router
+    }
+
+    /// Calls `respondWith` when a route takes the event's request; `false` when it did not,
+    /// and the browser goes on as if there were no SW.
+    pub fn fetch(&self, event: &FetchEvent) -> bool {
+        let request = event.request();
+        let Some(handler) = find_route(&self.router, &request).and_then(|r| r.handler.clone())
+        else {
+            return false;
+        };
+        let answer = handler.handle(request, Some(event.clone().unchecked_into()));
+        let answer = promise(async move { Ok(answer.await?.into()) });
+        if let Err(error) = event.respond_with(&answer) {
+            web::warn(&format!("respondWith refused: {}", SwError::from(error)));
+        }
+        true
+    }
+
+    /// The store that a nudge for `url` refreshes: that of the route a GET for it would take,
+    /// so nudges follow whichever table is in force; `None` when that route keeps nothing.
+    pub fn nudge_store(&self, url: &str) -> Option<Store> {
+        let request = Request::new_with_str(&web::resolve(url)).ok()?;
+        let handler = find_route(&self.router, &request)?.handler.as_ref()?;
+        handler.nudge_store()
+    }
+}
+
 thread_local! {
-    static WORKER: Rc<Worker> = {
-        let manifest = Manifest::from_global();
-        let router = config::router(&manifest);
-        Rc::new(Worker { manifest, router })
-    };
+    static WORKER: Rc<Worker> = Rc::new(Worker::from_global());
 }
 
 fn worker() -> Rc<Worker> {
     WORKER.with(Rc::clone)
+}
+
+/// Called by the loader right after instantiation, so that the route table is read (and an
+/// invalid one reported) when the SW script is evaluated, not at the first event.
+#[wasm_bindgen]
+pub fn on_start() {
+    worker();
 }
 
 /// Turns a `Result` future into a promise for `respondWith`/`waitUntil`.
@@ -95,16 +165,7 @@ pub fn on_activate(event: ExtendableEvent) {
 /// as if there were no SW.
 #[wasm_bindgen]
 pub fn on_fetch(event: FetchEvent) {
-    let request = event.request();
-    let worker = worker();
-    let Some(handler) = find_route(&worker.router, &request).and_then(|r| r.handler.clone()) else {
-        return;
-    };
-    let answer = handler.handle(request, Some(event.clone().unchecked_into()));
-    let answer = promise(async move { Ok(answer.await?.into()) });
-    if let Err(error) = event.respond_with(&answer) {
-        web::warn(&format!("respondWith refused: {}", SwError::from(error)));
-    }
+    worker().fetch(&event);
 }
 
 /// The route that takes `request`, if any (public for the tests, which route real requests).
@@ -115,10 +176,12 @@ pub fn find_route<'r>(
     let url = web_sys::Url::new(&request.url()).ok()?;
     let path = url.pathname();
     let method = request.method();
+    let origin = url.origin();
     router.find(&RequestInfo {
         method: &method,
         path: &path,
-        same_origin: url.origin() == web::origin(),
+        origin: &origin,
+        same_origin: origin == web::origin(),
         navigate: request.mode() == RequestMode::Navigate,
         only_if_cached: request.cache() == RequestCache::OnlyIfCached,
     })
@@ -140,13 +203,19 @@ pub fn on_message(event: ExtendableMessageEvent) {
             if !web::resolve(&url).starts_with(&format!("{}/", web::origin())) {
                 return;
             }
-            let flight = nudge::nudge(&config::api_store(), &url, etag, broadcast_updated);
+            let flight = worker()
+                .nudge_store(&url)
+                .map(|store| nudge::nudge(&store, &url, etag, broadcast_updated));
             let reply_to = reply_target(&event);
             extend(
                 &event,
                 "nudge",
                 promise(async move {
-                    let updated = web::wait(flight).await?.as_bool().unwrap_or(false);
+                    // A URL that no caching route takes still gets its reply, so no page waits.
+                    let updated = match flight {
+                        Some(flight) => web::wait(flight).await?.as_bool().unwrap_or(false),
+                        None => false,
+                    };
                     if let Some(target) = reply_to {
                         post(&target, &Outgoing::Nudged { url, updated })?;
                     }

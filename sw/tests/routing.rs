@@ -14,7 +14,7 @@ use web_sys::{Request, RequestCache, RequestInit, RequestMode};
 wasm_bindgen_test_configure!(run_in_service_worker);
 
 /// The name of the route that takes `request`, or `None` when the SW must not intercept it.
-fn decision(request: &Request) -> Option<&'static str> {
+fn decision(request: &Request) -> Option<String> {
     let manifest = Manifest::new(vec![
         Entry {
             url: "/".into(),
@@ -27,7 +27,7 @@ fn decision(request: &Request) -> Option<&'static str> {
     ]);
     let router = config::router(&manifest);
     let route = find_route(&router, request)?;
-    route.handler.as_ref().map(|_| route.name)
+    route.handler.as_ref().map(|_| route.name.to_string())
 }
 
 fn own(path: &str) -> String {
@@ -39,18 +39,18 @@ fn the_first_matching_route_wins() {
     // `/api/rooms/x/presence` is under `/api/` too, but its own route comes first.
     assert_eq!(
         decision(&get(&own("/api/rooms/general/presence"))),
-        Some("presence")
+        Some("presence".into())
     );
     assert_eq!(
         decision(&get(&own("/api/rooms/general/recent?x=1"))),
-        Some("api")
+        Some("api".into())
     );
-    assert_eq!(decision(&get(&own("/app.js"))), Some("shell"));
+    assert_eq!(decision(&get(&own("/app.js"))), Some("shell".into()));
     let init = RequestInit::new();
     init.set_cache(RequestCache::OnlyIfCached);
     init.set_mode(RequestMode::SameOrigin);
     let cached = Request::new_with_str_and_init(&own("/api/rooms"), &init).unwrap();
-    assert_eq!(decision(&cached), Some("cached-read"));
+    assert_eq!(decision(&cached), Some("cached-read".into()));
 }
 
 #[wasm_bindgen_test]

@@ -44,6 +44,10 @@ impl Strategy for CacheFirst {
         self.store.clone()
     }
 
+    fn nudge_store(&self) -> Option<Store> {
+        self.store_responses.then(|| self.store.clone())
+    }
+
     fn respond(&self, handler: StrategyHandler) -> LocalBoxFuture<Result<Response>> {
         let store = self.store_responses;
         Box::pin(async move {

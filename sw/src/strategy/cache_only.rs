@@ -28,6 +28,10 @@ impl Strategy for CacheOnly {
         self.store.clone()
     }
 
+    fn nudge_store(&self) -> Option<Store> {
+        Some(self.store.clone())
+    }
+
     fn respond(&self, handler: StrategyHandler) -> LocalBoxFuture<Result<Response>> {
         Box::pin(async move {
             match handler.cache_match().await? {

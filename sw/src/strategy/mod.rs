@@ -33,6 +33,12 @@ pub trait Strategy {
     /// The store this strategy reads and writes.
     fn store(&self) -> Store;
 
+    /// The store a nudge for a URL this strategy answers refreshes: `None` for strategies
+    /// that keep nothing, and for read-only ones (the precache changes only at install).
+    fn nudge_store(&self) -> Option<Store> {
+        None
+    }
+
     /// Answers through the handler; an `Err` becomes a rejected promise, which the browser
     /// reports to the page as a network error.
     fn respond(&self, handler: StrategyHandler) -> LocalBoxFuture<Result<Response>>;

@@ -110,6 +110,10 @@ impl Strategy for NetworkFirst {
         self.store.clone()
     }
 
+    fn nudge_store(&self) -> Option<Store> {
+        self.store_responses.then(|| self.store.clone())
+    }
+
     fn respond(&self, handler: StrategyHandler) -> LocalBoxFuture<Result<Response>> {
         let this = self.clone();
         Box::pin(async move {

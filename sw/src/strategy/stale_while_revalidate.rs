@@ -34,6 +34,10 @@ impl Strategy for StaleWhileRevalidate {
         self.store.clone()
     }
 
+    fn nudge_store(&self) -> Option<Store> {
+        Some(self.store.clone())
+    }
+
     fn respond(&self, handler: StrategyHandler) -> LocalBoxFuture<Result<Response>> {
         Box::pin(async move {
             match handler.cache_match().await? {

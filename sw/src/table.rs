@@ -1,0 +1,619 @@
+//! Route tables given as JSON, so that another app can use the compiled SW unchanged.
+//!
+//! nudge's own table is Rust ([`crate::config`]). Another app sets `self.NUDGE_ROUTES` before
+//! the wasm starts (the loader imports `?routes=/path.js` for it) to an object, or a JSON
+//! string, of this shape:
+//!
+//! ```json
+//! {
+//!   "routes": [
+//!     { "match": { "exact": "/api/events" }, "strategy": { "name": "pass" } },
+//!     { "name": "api", "method": "GET",
+//!       "match": { "prefix": "/api/" },
+//!       "strategy": { "name": "network-first", "cache": "api-v1", "networkTimeoutMs": 3000,
+//!                     "expiration": { "maxEntries": 200, "maxAgeSeconds": 86400,
+//!                                     "maxBytes": 5000000 } } }
+//!   ],
+//!   "navigationFallback": "/",
+//!   "precache": true
+//! }
+//! ```
+//!
+//! - `routes`, in order, first match wins. `match` holds exactly one of `exact` (the path),
+//!   `prefix` (the path starts with it) or `pattern` (`/rooms/:room/recent`, whole paths),
+//!   and optionally `origin`: absent means the SW's own origin, `"*"` any origin, otherwise
+//!   exactly that origin (`https://cdn.example`). `method` is `GET` unless given (`"*"`: any);
+//!   a `pass` route takes every method unless given one.
+//! - `strategy.name`: `network-first`, `cache-first`, `stale-while-revalidate`,
+//!   `cache-only`, `network-only`, or `pass` (leave the request to the browser: how an
+//!   exception is carved out of a broader route below it). `cache` names the Cache Storage
+//!   cache, required by the strategies that use one and refused by the others;
+//!   `networkTimeoutMs` is for `network-first` only; `expiration` (any of `maxEntries`,
+//!   `maxAgeSeconds`, `maxBytes`) for the strategies that write their cache.
+//! - `precache` (default `true`): files of the build-time manifest (`self.NUDGE_PRECACHE`) are
+//!   installed and answered cache-first, before the declared routes.
+//! - `navigationFallback` (default none): navigations go network-first and, offline, get this
+//!   precached page; it comes before everything else and needs `precache`.
+//!
+//! Unknown fields are errors, not ignored, because a misspelt `networkTimeotMs` that silently
+//! did nothing would be found only offline, by users. Every problem is collected into one
+//! [`TableError`]; the worker then logs it with `console.error` and intercepts nothing, since
+//! routing half a table could serve stale data the app never asked to cache.
+//!
+//! Deserialisation uses serde (serde-wasm-bindgen in the SW): it runs once per start, and
+//! serde's messages (`unknown variant "netwrok-first", expected one of …`) say what is wrong.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::rc::Rc;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use crate::config::Handler;
+use crate::expiration::Expiration;
+use crate::precache::{Manifest, PREFIX};
+use crate::router::{Matcher, Pattern, Route, Router};
+use crate::store::PRIVATE_CACHE;
+use crate::strategy::{
+    CacheFirst, CacheOnly, NetworkFirst, NetworkOnly, StaleWhileRevalidate, Strategy,
+};
+
+/// What is wrong with a route table, every problem on one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableError(pub String);
+
+impl fmt::Display for TableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TableError {}
+
+/// A whole table, as declared.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TableSpec {
+    /// The routes, in order.
+    pub routes: Routes,
+    /// The precached page that offline navigations get.
+    #[serde(default)]
+    pub navigation_fallback: Option<String>,
+    /// Whether the build-time manifest is installed and served.
+    #[serde(default = "yes")]
+    pub precache: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The routes, deserialised one by one so that an error names the route it is about.
+#[derive(Debug)]
+pub struct Routes(pub Vec<RouteSpec>);
+
+impl<'de> Deserialize<'de> for Routes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Each;
+        impl<'de> Visitor<'de> for Each {
+            type Value = Routes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of routes")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Routes, A::Error> {
+                let mut routes = Vec::new();
+                loop {
+                    match seq.next_element::<RouteSpec>() {
+                        Ok(Some(route)) => routes.push(route),
+                        Ok(None) => return Ok(Routes(routes)),
+                        Err(error) => {
+                            let at = routes.len();
+                            let error = plain(&error);
+                            return Err(de::Error::custom(format_args!("routes[{at}]: {error}")));
+                        }
+                    }
+                }
+            }
+        }
+        deserializer.deserialize_seq(Each)
+    }
+}
+
+/// One route, as declared.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    /// A name for logs; `routes[i]` when absent.
+    pub name: Option<String>,
+    /// The method, `GET` unless given; `*` for any.
+    pub method: Option<String>,
+    /// What the route takes.
+    #[serde(rename = "match")]
+    pub matcher: MatchSpec,
+    /// How it answers.
+    pub strategy: StrategySpec,
+}
+
+/// A route's condition: one of `exact`, `prefix`, `pattern`, and an optional `origin`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchSpec {
+    /// Exactly this path.
+    pub exact: Option<String>,
+    /// This path prefix.
+    pub prefix: Option<String>,
+    /// A path pattern with `:name` segments.
+    pub pattern: Option<String>,
+    /// The origin; the SW's own when absent, any for `*`.
+    pub origin: Option<String>,
+}
+
+/// A route's strategy and its options.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StrategySpec {
+    /// Which strategy.
+    pub name: StrategyName,
+    /// The cache it reads and writes.
+    pub cache: Option<String>,
+    /// `network-first` only: serve the stored copy after this long without an answer.
+    pub network_timeout_ms: Option<u32>,
+    /// Limits on the cache it writes.
+    pub expiration: Option<ExpirationSpec>,
+}
+
+/// The strategies a table may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StrategyName {
+    /// [`NetworkFirst`].
+    NetworkFirst,
+    /// [`CacheFirst`].
+    CacheFirst,
+    /// [`StaleWhileRevalidate`].
+    StaleWhileRevalidate,
+    /// [`CacheOnly`].
+    CacheOnly,
+    /// [`NetworkOnly`].
+    NetworkOnly,
+    /// Not intercepted.
+    Pass,
+}
+
+impl StrategyName {
+    fn as_str(self) -> &'static str {
+        match self {
+            StrategyName::NetworkFirst => "network-first",
+            StrategyName::CacheFirst => "cache-first",
+            StrategyName::StaleWhileRevalidate => "stale-while-revalidate",
+            StrategyName::CacheOnly => "cache-only",
+            StrategyName::NetworkOnly => "network-only",
+            StrategyName::Pass => "pass",
+        }
+    }
+
+    fn uses_cache(self) -> bool {
+        !matches!(self, StrategyName::NetworkOnly | StrategyName::Pass)
+    }
+
+    fn writes_cache(self) -> bool {
+        self.uses_cache() && self != StrategyName::CacheOnly
+    }
+}
+
+/// Limits on a cache, in the units a person writes them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExpirationSpec {
+    /// At most this many entries.
+    pub max_entries: Option<u32>,
+    /// Entries older than this go.
+    pub max_age_seconds: Option<u64>,
+    /// At most this many body bytes.
+    pub max_bytes: Option<u64>,
+}
+
+/// A table turned into what the worker runs: the routes and the manifest to install.
+pub struct Table {
+    /// The routes, navigation fallback and precache first.
+    pub router: Router<Handler>,
+    /// The build-time manifest, or an empty one when the table turns precaching off.
+    pub manifest: Manifest,
+}
+
+/// Reads a table given to the SW: an object or a JSON string (serde-wasm-bindgen).
+pub fn from_js(value: &wasm_bindgen::JsValue) -> Result<TableSpec, TableError> {
+    let parsed;
+    let value = match value.as_string() {
+        Some(json) => {
+            parsed = js_sys::JSON::parse(&json).map_err(|error| {
+                TableError(format!("not JSON: {}", crate::error::SwError::from(error)))
+            })?;
+            &parsed
+        }
+        None => value,
+    };
+    // serde would say "invalid type: unit value, expected struct TableSpec" for a null.
+    if !value.is_object() || js_sys::Array::is_array(value) {
+        let kind = if value.is_null() {
+            "null".to_owned()
+        } else if js_sys::Array::is_array(value) {
+            "an array".to_owned()
+        } else {
+            value.js_typeof().as_string().unwrap_or_default()
+        };
+        return Err(TableError(format!(
+            "the table must be an object with `routes` (or its JSON text), not {kind}"
+        )));
+    }
+    serde_wasm_bindgen::from_value(value.clone()).map_err(|error| TableError(plain(&error)))
+}
+
+/// An error's message without the `Error: ` that serde-wasm-bindgen's errors (JS `Error`s)
+/// put in front of it, which would otherwise repeat at every level of nesting.
+fn plain(error: &impl fmt::Display) -> String {
+    let text = error.to_string();
+    match text.strip_prefix("Error: ") {
+        Some(message) => message.to_owned(),
+        None => text,
+    }
+}
+
+impl TableSpec {
+    /// Checks every route and builds the router over `manifest`; all problems in one error.
+    pub fn build(self, manifest: Manifest) -> Result<Table, TableError> {
+        let mut problems = Vec::new();
+        let manifest = if self.precache {
+            manifest
+        } else {
+            Manifest::default()
+        };
+        let precache_name = manifest.cache_name();
+        let mut router = Router::new();
+        if let Some(url) = &self.navigation_fallback {
+            if !self.precache {
+                problems.push(format!(
+                    "navigationFallback \"{url}\" needs \"precache\": true (it is served from the precache)"
+                ));
+            } else if !manifest.paths().contains(url) {
+                problems.push(format!(
+                    "navigationFallback \"{url}\" is not in the precache manifest (self.NUDGE_PRECACHE)"
+                ));
+            }
+            let strategy = NetworkFirst::new(&precache_name)
+                .read_only()
+                .fallback_to(url);
+            router = router.route(Route::get(
+                "navigation",
+                Matcher::Navigate,
+                handler(strategy),
+            ));
+        }
+        if !manifest.entries().is_empty() {
+            let precached =
+                Matcher::All(vec![Matcher::SameOrigin, Matcher::OneOf(manifest.paths())]);
+            let strategy = CacheFirst::new(&precache_name).read_only();
+            router = router.route(Route::get("precache", precached, handler(strategy)));
+        }
+        for (index, spec) in self.routes.0.into_iter().enumerate() {
+            let label = match &spec.name {
+                Some(name) => format!("routes[{index}] (\"{name}\")"),
+                None => format!("routes[{index}]"),
+            };
+            match spec.route(index) {
+                Ok(route) => router = router.route(route),
+                Err(problem) => problems.push(format!("{label}: {problem}")),
+            }
+        }
+        if problems.is_empty() {
+            Ok(Table { router, manifest })
+        } else {
+            Err(TableError(problems.join("; ")))
+        }
+    }
+}
+
+impl RouteSpec {
+    fn route(self, index: usize) -> Result<Route<Handler>, String> {
+        let matcher = self.matcher.matcher()?;
+        let name: Cow<'static, str> = match self.name {
+            Some(name) => name.into(),
+            None => format!("routes[{index}]").into(),
+        };
+        let strategy = self.strategy.name;
+        let method = match self.method.as_deref() {
+            None if strategy == StrategyName::Pass => None,
+            None => Some("GET".into()),
+            Some("*") => None,
+            Some(method) if is_token(method) => Some(method.to_ascii_uppercase().into()),
+            Some(method) => return Err(format!("method \"{method}\" is not an HTTP method")),
+        };
+        let handler = self.strategy.handler()?;
+        Ok(Route::new(name, method, matcher, handler))
+    }
+}
+
+fn is_token(method: &str) -> bool {
+    !method.is_empty() && method.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+impl MatchSpec {
+    fn matcher(self) -> Result<Matcher, String> {
+        let path = match (self.exact, self.prefix, self.pattern) {
+            (Some(path), None, None) => Matcher::Exact(checked_path("exact", path)?),
+            (None, Some(path), None) => Matcher::Prefix(checked_path("prefix", path)?),
+            (None, None, Some(path)) => {
+                let path = checked_path("pattern", path)?;
+                if path.split('/').any(|segment| segment == ":") {
+                    return Err(format!("pattern \"{path}\" has a `:` without a name"));
+                }
+                Matcher::Pattern(Pattern::parse(&path))
+            }
+            _ => return Err("`match` needs exactly one of `exact`, `prefix`, `pattern`".into()),
+        };
+        let origin = match self.origin.as_deref() {
+            None => Matcher::SameOrigin,
+            Some("*") => return Ok(path),
+            Some(origin) if is_origin(origin) => Matcher::Origin(origin.to_owned()),
+            Some(origin) => {
+                return Err(format!(
+                "origin \"{origin}\" is not an origin such as \"https://cdn.example\" (or \"*\")"
+            ))
+            }
+        };
+        Ok(Matcher::All(vec![origin, path]))
+    }
+}
+
+fn checked_path(kind: &str, path: String) -> Result<String, String> {
+    if path.starts_with('/') {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{kind} \"{path}\" must be a path starting with `/`"
+        ))
+    }
+}
+
+/// `scheme://host[:port]`, nothing after: what `URL.origin` gives, so comparison is exact.
+fn is_origin(origin: &str) -> bool {
+    match origin.split_once("://") {
+        Some((scheme, authority)) => {
+            !scheme.is_empty()
+                && !authority.is_empty()
+                && !authority.contains(['/', '?', '#'])
+                && origin == origin.to_ascii_lowercase()
+        }
+        None => false,
+    }
+}
+
+impl StrategySpec {
+    /// The handler (`None` for `pass`), or what is wrong with the options.
+    fn handler(self) -> Result<Option<Handler>, String> {
+        let name = self.name;
+        let strategy = name.as_str();
+        let cache = match (name.uses_cache(), self.cache) {
+            (true, None) => return Err(format!("strategy {strategy} needs a `cache` name")),
+            (true, Some(cache)) => Some(checked_cache(cache)?),
+            (false, Some(_)) => return Err(format!("strategy {strategy} uses no `cache`")),
+            (false, None) => None,
+        };
+        if self.network_timeout_ms.is_some() && name != StrategyName::NetworkFirst {
+            return Err(format!(
+                "`networkTimeoutMs` is for network-first only, not {strategy}"
+            ));
+        }
+        let expiration = match self.expiration {
+            Some(_) if !name.writes_cache() => {
+                return Err(format!(
+                    "`expiration` is for strategies that write a cache, not {strategy}"
+                ))
+            }
+            Some(spec) => spec.expiration()?,
+            None => Expiration::NONE,
+        };
+        let cache = cache.as_deref().unwrap_or_default();
+        Ok(match name {
+            StrategyName::NetworkFirst => {
+                let mut strategy = NetworkFirst::new(cache).expiration(expiration);
+                if let Some(ms) = self.network_timeout_ms {
+                    let ms = i32::try_from(ms)
+                        .ok()
+                        .filter(|ms| *ms > 0)
+                        .ok_or("`networkTimeoutMs` must be between 1 and 2147483647")?;
+                    strategy = strategy.network_timeout(ms);
+                }
+                Some(handler(strategy))
+            }
+            StrategyName::CacheFirst => {
+                Some(handler(CacheFirst::new(cache).expiration(expiration)))
+            }
+            StrategyName::StaleWhileRevalidate => Some(handler(
+                StaleWhileRevalidate::new(cache).expiration(expiration),
+            )),
+            StrategyName::CacheOnly => Some(handler(CacheOnly::new(cache))),
+            StrategyName::NetworkOnly => Some(handler(NetworkOnly)),
+            StrategyName::Pass => None,
+        })
+    }
+}
+
+/// A cache name that cannot collide with the SW's own bookkeeping: `activate` deletes other
+/// precaches by prefix, and sign-out deletes the private cache.
+fn checked_cache(cache: String) -> Result<String, String> {
+    if cache.is_empty() {
+        Err("`cache` must not be empty".into())
+    } else if cache.starts_with(PREFIX) || cache == PRIVATE_CACHE {
+        Err(format!(
+            "cache \"{cache}\" is reserved (the SW's precache and private cache)"
+        ))
+    } else {
+        Ok(cache)
+    }
+}
+
+impl ExpirationSpec {
+    fn expiration(self) -> Result<Expiration, String> {
+        let positive = |field: &str, value: Option<u64>| match value {
+            Some(0) => Err(format!("`expiration.{field}` must be at least 1")),
+            _ => Ok(value),
+        };
+        let max_entries = positive("maxEntries", self.max_entries.map(u64::from))?;
+        let max_age = positive("maxAgeSeconds", self.max_age_seconds)?;
+        Ok(Expiration {
+            max_entries: max_entries.map(|n| n as usize),
+            max_age_ms: max_age.map(|seconds| seconds.saturating_mul(1000)),
+            max_bytes: positive("maxBytes", self.max_bytes)?,
+        })
+    }
+}
+
+fn handler(strategy: impl Strategy + 'static) -> Handler {
+    Rc::new(strategy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::precache::Entry;
+    use crate::router::RequestInfo;
+
+    fn manifest() -> Manifest {
+        Manifest::new(vec![Entry {
+            url: "/".into(),
+            revision: "1".into(),
+        }])
+    }
+
+    fn build(json: &str) -> Result<Table, TableError> {
+        let spec: TableSpec =
+            serde_json::from_str(json).map_err(|error| TableError(error.to_string()))?;
+        spec.build(manifest())
+    }
+
+    fn error(json: &str) -> String {
+        match build(json) {
+            Ok(_) => panic!("accepted: {json}"),
+            Err(error) => error.0,
+        }
+    }
+
+    fn route(table: &Table, method: &str, path: &str, origin: &str) -> Option<String> {
+        let request = RequestInfo {
+            method,
+            path,
+            origin,
+            same_origin: origin == "https://app.example",
+            navigate: false,
+            only_if_cached: false,
+        };
+        let route = table.router.find(&request)?;
+        route.handler.as_ref().map(|_| route.name.to_string())
+    }
+
+    const TABLE: &str = r#"{
+        "routes": [
+            {"match": {"exact": "/api/events"}, "strategy": {"name": "pass"}},
+            {"name": "cdn", "match": {"prefix": "/lib/", "origin": "https://cdn.example"},
+             "strategy": {"name": "cache-first", "cache": "cdn",
+                          "expiration": {"maxEntries": 10, "maxAgeSeconds": 60}}},
+            {"name": "recent", "match": {"pattern": "/api/rooms/:room/recent"},
+             "strategy": {"name": "stale-while-revalidate", "cache": "api"}},
+            {"name": "api", "match": {"prefix": "/api/"},
+             "strategy": {"name": "network-first", "cache": "api", "networkTimeoutMs": 3000}},
+            {"name": "upload", "method": "post", "match": {"exact": "/upload"},
+             "strategy": {"name": "network-only"}}
+        ],
+        "navigationFallback": "/"
+    }"#;
+
+    #[test]
+    fn a_table_routes_as_declared() {
+        let table = build(TABLE).unwrap();
+        let own = "https://app.example";
+        assert_eq!(route(&table, "GET", "/", own).as_deref(), Some("precache"));
+        assert_eq!(route(&table, "GET", "/api/events", own), None);
+        assert_eq!(route(&table, "POST", "/api/events", own), None);
+        let recent = route(&table, "GET", "/api/rooms/a/recent", own);
+        assert_eq!(recent.as_deref(), Some("recent"));
+        assert_eq!(
+            route(&table, "GET", "/api/rooms", own).as_deref(),
+            Some("api")
+        );
+        assert_eq!(route(&table, "POST", "/api/rooms", own), None, "GET only");
+        let cdn = route(&table, "GET", "/lib/x.js", "https://cdn.example");
+        assert_eq!(cdn.as_deref(), Some("cdn"));
+        assert_eq!(route(&table, "GET", "/lib/x.js", own), None);
+        assert_eq!(
+            route(&table, "GET", "/api/rooms", "https://cdn.example"),
+            None
+        );
+        assert_eq!(
+            route(&table, "POST", "/upload", own).as_deref(),
+            Some("upload")
+        );
+        assert_eq!(table.manifest, manifest());
+    }
+
+    #[test]
+    fn precache_off_empties_the_manifest_and_its_route() {
+        let table = build(r#"{"routes": [], "precache": false}"#).unwrap();
+        assert!(table.manifest.entries().is_empty());
+        assert_eq!(route(&table, "GET", "/", "https://app.example"), None);
+    }
+
+    #[test]
+    fn shape_errors_name_the_route_and_the_field() {
+        let e = error(
+            r#"{"routes": [{"match": {"exact": "/"}, "strategy": {"name": "netwrok-first"}}]}"#,
+        );
+        assert!(
+            e.starts_with("routes[0]: unknown variant `netwrok-first`"),
+            "{e}"
+        );
+        let e = error(
+            r#"{"routes": [{"match": {"exact": "/"}, "strategy": {"name": "pass"}},
+                {"match": {"exact": "/"}, "strategy": {"name": "pass", "timeout": 1}}]}"#,
+        );
+        assert!(e.starts_with("routes[1]: unknown field `timeout`"), "{e}");
+        let e = error(r#"{"route": []}"#);
+        assert!(e.contains("unknown field `route`"), "{e}");
+        let e = error(r#"{"routes": [{"strategy": {"name": "pass"}}]}"#);
+        assert!(e.contains("missing field `match`"), "{e}");
+    }
+
+    #[test]
+    fn meaning_errors_are_all_reported_together() {
+        let e = error(
+            r#"{"routes": [
+                {"name": "a", "match": {"prefix": "api/"}, "strategy": {"name": "pass"}},
+                {"match": {"exact": "/", "prefix": "/"}, "strategy": {"name": "pass"}},
+                {"match": {"exact": "/x"}, "strategy": {"name": "network-first"}},
+                {"match": {"exact": "/x"}, "strategy": {"name": "network-only", "cache": "c"}},
+                {"match": {"exact": "/x"}, "strategy": {"name": "cache-first", "cache": "c", "networkTimeoutMs": 5}},
+                {"match": {"exact": "/x"}, "strategy": {"name": "cache-only", "cache": "c", "expiration": {}}},
+                {"match": {"exact": "/x"}, "strategy": {"name": "cache-first", "cache": "nudge-precache-1"}},
+                {"match": {"exact": "/x", "origin": "cdn.example"}, "strategy": {"name": "pass"}},
+                {"match": {"exact": "/x"}, "method": "GE T", "strategy": {"name": "pass"}},
+                {"match": {"exact": "/x"}, "strategy": {"name": "cache-first", "cache": "c", "expiration": {"maxEntries": 0}}}
+            ], "navigationFallback": "/offline.html"}"#,
+        );
+        for expected in [
+            "navigationFallback \"/offline.html\" is not in the precache manifest",
+            "routes[0] (\"a\"): prefix \"api/\" must be a path starting with `/`",
+            "routes[1]: `match` needs exactly one of",
+            "routes[2]: strategy network-first needs a `cache` name",
+            "routes[3]: strategy network-only uses no `cache`",
+            "routes[4]: `networkTimeoutMs` is for network-first only",
+            "routes[5]: `expiration` is for strategies that write a cache",
+            "routes[6]: cache \"nudge-precache-1\" is reserved",
+            "routes[7]: origin \"cdn.example\" is not an origin",
+            "routes[8]: method \"GE T\" is not an HTTP method",
+            "routes[9]: `expiration.maxEntries` must be at least 1",
+        ] {
+            assert!(e.contains(expected), "missing {expected:?} in {e}");
+        }
+    }
+}
