@@ -39,8 +39,9 @@ else
   fi
 fi
 
-# 2. A browser and its driver for the ServiceWorker and end-to-end tests.
-apt_install chromium chromium-driver
+# 2. A browser and its driver for the ServiceWorker and end-to-end tests, and PostgreSQL's
+#    server binaries for the tests of the PostgreSQL store (each test starts its own cluster).
+apt_install chromium chromium-driver postgresql-15
 
 # 3. The wasm-bindgen CLI, at exactly the version Cargo.lock holds. (Not --locked: a crate its
 #    lock file names was yanked from the registry, and that install then fails.)

@@ -126,6 +126,17 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
             &format!("`{field}` has {chars} characters; at most {max} are allowed"),
         ));
     }
+    // Control characters have no place in a chat line (line breaks and tabs aside), and NUL
+    // would be stored by one backend and refused by another.
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ApiError::invalid(
+            &format!("{field}_control_character"),
+            &format!("`{field}` contains a control character"),
+        ));
+    }
     Ok(())
 }
 
@@ -265,6 +276,9 @@ mod tests {
         assert!(NewMessage::validate(&room, body("é".repeat(2000))).is_ok());
         assert!(NewMessage::validate(&room, body("é".repeat(2001))).is_err());
         assert!(NewMessage::validate(&room, body("   ".into())).is_err());
+        assert!(NewMessage::validate(&room, body("a\0b".into())).is_err());
+        assert!(NewMessage::validate(&room, body("a\u{7}b".into())).is_err());
+        assert!(NewMessage::validate(&room, body("two\nlines\tand a tab".into())).is_ok());
     }
 
     #[test]

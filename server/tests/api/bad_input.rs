@@ -92,6 +92,13 @@ async fn empty_blank_and_over_long_fields_are_400s() {
             "text_too_long",
         )
         .await;
+        let nul = "a\u{0}b";
+        assert_error(
+            app.post_message("general", "ann", nul).await,
+            400,
+            "text_control_character",
+        )
+        .await;
         let long_name = "a".repeat(65);
         assert_error(
             app.post_message("general", &long_name, "x").await,
