@@ -1,6 +1,8 @@
 //! API tests: each starts a real server on port 0 over a fresh SQLite file and talks HTTP to it.
 
 mod helpers;
+#[path = "../common/process.rs"]
+mod process_common;
 mod sse_client;
 
 mod auth;

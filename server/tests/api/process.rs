@@ -3,7 +3,6 @@
 //! streams and exits cleanly.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,25 +18,13 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nudge"))
-            .args(["--bind", "127.0.0.1:0", "--www-dir", "/nonexistent"])
-            .args(["--write-rate-per-address", "0"])
+        let mut command = crate::process_common::nudge_command();
+        command
             .arg("--data-dir")
             .arg(data_dir)
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nudge starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the listening line");
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+            .stderr(Stdio::null());
+        let (child, base) = crate::process_common::spawn(&mut command);
         Self { child, base }
     }
 

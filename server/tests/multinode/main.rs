@@ -4,6 +4,8 @@
 
 #[path = "../common/pg.rs"]
 mod pg;
+#[path = "../common/process.rs"]
+mod process_common;
 #[allow(dead_code)]
 #[path = "../api/sse_client.rs"]
 mod sse_client;

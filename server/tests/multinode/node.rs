@@ -1,7 +1,6 @@
 //! A `nudge` node as a child process on a PostgreSQL database, killed on drop.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -18,31 +17,16 @@ pub struct Node {
 impl Node {
     /// Starts `nudge --database-url URL` and waits for its listening line.
     pub fn start(database_url: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nudge"))
-            .args(["--bind", "127.0.0.1:0", "--www-dir"])
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../www"))
+        let mut command = crate::process_common::nudge_command();
+        command
             .args(["--database-url", database_url, "--heartbeat-secs", "1"])
             // A 503 during an outage is expected here, not worth a line each.
             .env(
                 "RUST_LOG",
                 "warn,tracing_actix_web=off,nudge_server::error=off",
             )
-            // The tests hammer one address: no per-address limits.
-            .env("NUDGE_WRITE_RATE_PER_ADDRESS", "0")
-            .env("NUDGE_MAX_STREAMS_PER_ADDRESS", "0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("nudge starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the listening line");
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+            .stderr(Stdio::inherit());
+        let (child, base) = crate::process_common::spawn(&mut command);
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
