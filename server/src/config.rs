@@ -86,6 +86,14 @@ pub struct Config {
     #[arg(long, env = "NUDGE_WRITE_BURST", default_value_t = 60)]
     pub write_burst: u32,
 
+    /// Writes per second allowed per signed-in session (0: unlimited); refused with 429.
+    #[arg(long, env = "NUDGE_WRITE_RATE_PER_SESSION", default_value_t = 5)]
+    pub write_rate_per_session: u32,
+
+    /// Writes one session may make at once above that rate.
+    #[arg(long, env = "NUDGE_SESSION_WRITE_BURST", default_value_t = 20)]
+    pub session_write_burst: u32,
+
     /// Event streams one address may hold open (0: unlimited); more are refused with 429.
     #[arg(long, env = "NUDGE_MAX_STREAMS_PER_ADDRESS", default_value_t = 32)]
     pub max_streams_per_address: usize,
@@ -181,6 +189,7 @@ impl Config {
         config.www_dir = www_dir;
         // Tests hammer one address; the tests of the limits turn them back on.
         config.write_rate_per_address = 0;
+        config.write_rate_per_session = 0;
         config.max_streams_per_address = 0;
         config
     }

@@ -1,6 +1,6 @@
-//! Limits that keep one client from crowding out the others: a rate limit on writes per client
-//! address (a token bucket: a steady rate and a burst), and a cap on the event streams one
-//! address may hold open. Both answer 429 with `Retry-After` and a JSON body; both are
+//! Limits that keep one client from crowding out the others: rate limits on writes per client
+//! address and per signed-in session (token buckets: a steady rate and a burst), and a cap on
+//! the event streams one address may hold open. Both answer 429 with `Retry-After` and a JSON body; both are
 //! configurable, and 0 turns either off (benchmarks open 10,000 streams from one address).
 
 use std::collections::HashMap;
@@ -16,12 +16,14 @@ use actix_web::{web, HttpRequest, ResponseError};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
+use crate::auth::session::SessionToken;
 use crate::error::ApiError;
 
 /// The limits of one server; a cheap handle.
 #[derive(Clone)]
 pub struct Limits {
     writes: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    session_writes: Option<Arc<DefaultKeyedRateLimiter<[u8; 32]>>>,
     max_streams: usize,
     streams: Arc<Mutex<HashMap<IpAddr, usize>>>,
     trust_forwarded_for: bool,
@@ -36,17 +38,31 @@ impl Limits {
         max_streams: usize,
         trust_forwarded_for: bool,
     ) -> Self {
-        let writes = NonZeroU32::new(writes_per_sec).map(|rate| {
-            let burst = NonZeroU32::new(burst.max(writes_per_sec)).unwrap_or(rate);
-            Arc::new(governor::RateLimiter::keyed(
-                Quota::per_second(rate).allow_burst(burst),
-            ))
-        });
         Self {
-            writes,
+            writes: limiter(writes_per_sec, burst),
+            session_writes: None,
             max_streams,
             streams: Arc::default(),
             trust_forwarded_for,
+        }
+    }
+
+    /// Also limits each signed-in session to `writes_per_sec` with bursts of `burst` (0: off).
+    pub fn with_session_rate(mut self, writes_per_sec: u32, burst: u32) -> Self {
+        self.session_writes = limiter(writes_per_sec, burst);
+        self
+    }
+
+    /// Lets go of the buckets of clients that have been quiet long enough to be full again, so
+    /// that the maps do not grow with every address and session ever seen.
+    pub fn forget_idle(&self) {
+        if let Some(writes) = &self.writes {
+            writes.retain_recent();
+            writes.shrink_to_fit();
+        }
+        if let Some(writes) = &self.session_writes {
+            writes.retain_recent();
+            writes.shrink_to_fit();
         }
     }
 
@@ -95,6 +111,18 @@ impl Limits {
     }
 }
 
+fn limiter<K: std::hash::Hash + Eq + Clone>(
+    per_sec: u32,
+    burst: u32,
+) -> Option<Arc<DefaultKeyedRateLimiter<K>>> {
+    NonZeroU32::new(per_sec).map(|rate| {
+        let burst = NonZeroU32::new(burst.max(per_sec)).unwrap_or(rate);
+        Arc::new(governor::RateLimiter::keyed(
+            Quota::per_second(rate).allow_burst(burst),
+        ))
+    })
+}
+
 /// One open stream's place in its address's count, given back on drop.
 pub struct StreamSlot(Option<(Limits, IpAddr)>);
 
@@ -114,27 +142,45 @@ fn too_many(code: &str, message: &str, retry_after_secs: u64) -> ApiError {
     }
 }
 
-/// Middleware: the write rate limit, for every method that changes something.
+/// Takes one write from `key`'s bucket, or says how long to wait.
+fn take<K: std::hash::Hash + Eq + Clone>(
+    limiter: &DefaultKeyedRateLimiter<K>,
+    key: &K,
+    from: &str,
+) -> Result<(), ApiError> {
+    limiter.check_key(key).map_err(|not_until| {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        too_many(
+            "rate_limited",
+            &format!("too many writes from this {from}; slow down"),
+            wait.as_secs_f64().ceil() as u64,
+        )
+    })
+}
+
+/// Middleware: the write rate limits, for every method that changes something.
 pub async fn limit_writes(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         if let Some(limits) = req.app_data::<web::Data<Limits>>() {
+            let mut checked = Ok(());
             if let (Some(limiter), Some(ip)) = (&limits.writes, limits.client_ip(req.request())) {
-                if let Err(not_until) = limiter.check_key(&ip) {
-                    let wait = not_until.wait_time_from(DefaultClock::default().now());
-                    let error = too_many(
-                        "rate_limited",
-                        "too many writes from this address; slow down",
-                        wait.as_secs_f64().ceil() as u64,
-                    );
-                    return Err(actix_web::error::InternalError::from_response(
-                        "rate limited",
-                        error.error_response(),
-                    )
-                    .into());
+                checked = take(limiter, &ip, "address");
+            }
+            if let (Ok(()), Some(limiter)) = (&checked, &limits.session_writes) {
+                if let Some(token) = SessionToken::from_request(req.request()) {
+                    // Keyed by the token's hash, as the store keeps it: the secret stays out of memory.
+                    checked = take(limiter, &token.hash().0, "session");
                 }
+            }
+            if let Err(error) = checked {
+                return Err(actix_web::error::InternalError::from_response(
+                    "rate limited",
+                    error.error_response(),
+                )
+                .into());
             }
         }
     }

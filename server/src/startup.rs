@@ -54,7 +54,8 @@ impl Application {
                 config.write_burst,
                 config.max_streams_per_address,
                 config.trust_forwarded_for,
-            ),
+            )
+            .with_session_rate(config.write_rate_per_session, config.session_write_burst),
             config: Arc::new(config),
         };
 
@@ -182,6 +183,7 @@ async fn prune_periodically(state: AppState) {
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     loop {
         tick.tick().await;
+        state.limits.forget_idle();
         match state.store.prune(retention).await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "pruned the event log"),

@@ -155,3 +155,43 @@ async fn streams_over_the_cap_get_429_and_a_closed_one_frees_its_place() {
     let again = app.get("/api/events?topic=rooms/general").await;
     assert_eq!(again.status(), 200);
 }
+
+#[tokio::test]
+async fn a_signed_in_session_has_its_own_write_rate() {
+    let app = spawn_app_with(|c| {
+        c.write_rate_per_session = 1;
+        c.session_write_burst = 2;
+    })
+    .await;
+    let registered = app
+        .client
+        .post(app.url("/api/auth/register"))
+        .json(&json!({ "name": "ann", "password": "correct horse" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let cookie = registered.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let post = |text: &'static str, cookie: Option<String>| {
+        let mut request = app
+            .client
+            .post(app.url("/api/rooms/general/messages"))
+            .json(&json!({ "author": "ann", "text": text }));
+        if let Some(cookie) = cookie {
+            request = request.header("Cookie", cookie);
+        }
+        request.send()
+    };
+    assert_eq!(post("1", Some(cookie.clone())).await.unwrap().status(), 201);
+    assert_eq!(post("2", Some(cookie.clone())).await.unwrap().status(), 201);
+    let refused = post("3", Some(cookie)).await.unwrap();
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_error(refused, 429, "rate_limited").await;
+    assert_eq!(
+        post("4", None).await.unwrap().status(),
+        201,
+        "other clients are not slowed"
+    );
+    assert_eq!(app.recent_texts("general").await, ["1", "2", "4"]);
+}
