@@ -29,7 +29,11 @@ run: sw server
 
 test: sw
 	@cargo build -p nudge-server --bin nudge
-	@$(MAKE) --no-print-directory -k test-server test-sw test-e2e test-deploy
+	@mkdir -p target
+	@set -o pipefail; \
+	$(MAKE) --no-print-directory -k test-server test-sw test-e2e test-deploy 2>&1 \
+		| tee target/test-output.log; status=$$?; \
+	scripts/test-summary.sh target/test-output.log; exit $$status
 
 test-server:
 	@cargo test -p nudge-server
