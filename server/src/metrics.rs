@@ -113,23 +113,38 @@ impl Metrics {
     }
 }
 
-/// Middleware counting every response by method, route pattern and status.
-pub async fn count_responses(
+/// Middleware that counts every response by method, route pattern and status, and logs it.
+///
+/// Both happen when the response head is ready, not when its body ends: an event stream is
+/// logged as it opens, and nothing wraps its body for its whole life (a per-request span held
+/// by the body would cost every one of thousands of idle streams memory and every event a
+/// span entry).
+pub async fn observe_responses(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
     let metrics = req.app_data::<web::Data<Arc<Metrics>>>().cloned();
     let method = req.method().to_string();
     let response = next.call(req).await?;
+    let status = response.status().as_u16();
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    tracing::info!(
+        target: "nudge::http",
+        %method,
+        path = response.request().path(),
+        status,
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
     if let Some(metrics) = metrics {
-        let route = response
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
         let labels = ResponseLabels {
             method,
             route,
-            status: response.status().as_u16(),
+            status,
         };
         metrics.responses.get_or_create(&labels).inc();
     }

@@ -10,7 +10,6 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
-use tracing_actix_web::TracingLogger;
 
 use crate::connections::{self, ConnectionLog};
 use crate::hub::Hub;
@@ -91,9 +90,10 @@ impl Application {
                     security::cors(&origins),
                 ))
                 .wrap(security::default_headers())
-                .wrap(actix_web::middleware::from_fn(metrics_mw::count_responses))
+                .wrap(actix_web::middleware::from_fn(
+                    metrics_mw::observe_responses,
+                ))
                 .wrap(actix_web::middleware::from_fn(connections::record_requests))
-                .wrap(TracingLogger::default())
                 .app_data(web::Data::new(app_state.clone()))
                 .app_data(web::Data::new(app_state.metrics.clone()))
                 .app_data(web::Data::new(app_state.connections.clone()))
