@@ -8,9 +8,14 @@
 // controls yet (first visit) hear the nudge on the BroadcastChannel and fetch for themselves.
 // Messages go up through an outbox in IndexedDB (js/outbox.js), so nothing typed offline is lost.
 //
+// Signing in (js/account.js) changes what the one stream may carry and which rooms can be
+// read, so every tab re-renders on an account change and the leader reopens its stream. An
+// outbox entry belongs to the account that typed it and goes up only under that account.
+//
 // Modules: js/api.js (HTTP), js/connection.js (the stream and the shown connection state),
 // js/tabs.js (leader election, BroadcastChannel), js/outbox.js (unsent messages),
-// js/update.js (SW registration, new-version prompt), js/render.js (DOM, textContent only).
+// js/update.js (SW registration, new-version prompt), js/account.js (who is signed in,
+// sign-in and sign-out), js/render.js and js/account-view.js (DOM, textContent only).
 
 import {
   ApiError,
@@ -25,14 +30,33 @@ import {
   presenceUrl,
   recentUrl,
   roomOfUrl,
+  setMember,
 } from "./js/api.js";
+import {
+  accountHint,
+  endSession,
+  forgetPrivateResponses,
+  saveAccountHint,
+  signIn,
+  whoAmI,
+} from "./js/account.js";
+import {
+  confirmSignOut,
+  renderAccount,
+  renderAccountBusy,
+  renderAccountError,
+  renderMemberError,
+  renderMembers,
+} from "./js/account-view.js";
 import { Status, Stream } from "./js/connection.js";
 import * as outbox from "./js/outbox.js";
 import {
   followLog,
   followNewest,
   renderComposeError,
+  renderDenied,
   renderMessages,
+  renderNotice,
   renderOlder,
   renderPresence,
   renderRole,
@@ -73,6 +97,11 @@ const state = {
   lastProbe: 0,
   lastSeen: null, // the newest event id any leader of this browser reported
   replace: false, // after a reset: the next `recent` replaces the list instead of extending it
+  account: accountHint(), // who is signed in, as far as this page knows (null: nobody)
+  rooms: new Map(), // room name -> private?, from the last room list read
+  denied: "", // why the current room cannot be shown, or ""
+  added: new Map(), // room -> names added as members from this page
+  outboxHeld: false, // while a sign-out decides, nothing leaves the outbox
 };
 
 const status = new Status((s) => {
@@ -93,10 +122,13 @@ async function loadRecent({ fromCache = false } = {}) {
     res = await getJson(recentUrl(room), { fromCache });
   } catch (err) {
     if (fromCache) return loadRecent(); // not in the SW's cache after all: ask the network
-    if (room === state.room && err.code === "network") status.sawRead(true);
+    if (room !== state.room) return;
+    if (err.status === 401 || err.status === 403) showDenied(err.status);
+    else if (err.code === "network") status.sawRead(true);
     return;
   }
   if (room !== state.room || seq < state.renderedSeq) return;
+  state.denied = "";
   const data = res.data;
   // A stored copy older than what is on screen would take messages away: keep the screen.
   const older =
@@ -132,6 +164,20 @@ function mergeRecent(recent) {
   state.replace = false;
 }
 
+/** The server refused the room: say why instead of showing (stale) messages. */
+function showDenied(httpStatus) {
+  status.sawRead(false); // the server answered: it is there
+  state.messages = [];
+  state.older = { more: false, loading: false, failed: false };
+  state.denied =
+    httpStatus === 401 ? "Sign in to see this room." : "This room is private: ask one of its members to add you.";
+  render();
+  renderMembersPart();
+  // Signed in as far as we knew, yet 401: the session ended elsewhere (expired, or signed out
+  // from another browser). Ask the server who we are now.
+  if (httpStatus === 401 && state.account) checkAccount();
+}
+
 async function loadOlder() {
   const room = state.room;
   const oldest = state.messages[0];
@@ -165,16 +211,22 @@ async function loadPresence() {
 async function loadRooms({ fromCache = false } = {}) {
   try {
     const { data } = await getJson(ROOMS_URL, { fromCache });
-    renderRooms(Array.isArray(data.rooms) ? data.rooms : [], state.room);
+    const rooms = Array.isArray(data.rooms) ? data.rooms : [];
+    state.rooms = new Map(rooms.map((r) => [r.name, !!r.private]));
+    // A room we were refused now shows in our list: someone made us a member. Read it again.
+    if (state.denied && state.rooms.has(state.room)) loadRecent();
   } catch {
     if (fromCache) return loadRooms();
-    renderRooms([], state.room);
+    // Unreachable: keep showing the rooms we knew.
   }
+  renderRooms([...state.rooms].map(([name, p]) => ({ name, private: p })), state.room);
+  renderMembersPart();
 }
 
 function render(opts) {
   renderMessages(state.messages, state.pending, state.me, opts);
   renderOlder(state.older);
+  renderDenied(state.denied);
 }
 
 // ---- the leader: the one stream of this browser --------------------------------------------
@@ -210,6 +262,10 @@ async function lead() {
       if (id) noteSeen(id);
       tabs.post({ type: "reset" });
       onReset();
+    },
+    onForbidden(topic) {
+      tabs.post({ type: "forbidden", topic });
+      onForbidden(topic);
     },
   });
   tabs.post({ type: "who" }); // every tab says again which room it shows
@@ -281,6 +337,17 @@ function onTabMessage(msg) {
     case "sent":
       onSent(msg.entry, msg.message);
       break;
+    case "forbidden":
+      if (!tabs.isLeader) onForbidden(msg.topic);
+      break;
+    case "account":
+      // Another tab signed in or out: the cookie is shared, so this tab is too.
+      if ((msg.name ?? null) !== state.account) {
+        const wasPrivate = !!state.rooms.get(state.room);
+        setAccount(msg.name ?? null);
+        afterAccountChange(wasPrivate);
+      }
+      break;
   }
 }
 
@@ -331,6 +398,13 @@ function onPresenceNudge(url) {
   if (roomOfUrl(url) === state.room) loadPresence(); // ephemeral, never cached: always our own fetch
 }
 
+/** A membership was withdrawn: leave that room's view and say why. */
+function onForbidden(topic) {
+  const room = topic.startsWith("rooms/") ? topic.slice("rooms/".length) : null;
+  loadRooms();
+  if (room && room === state.room) leaveRoom(`You no longer have access to #${room}.`);
+}
+
 /** The stream is (back) up: the server is there. */
 function onLive() {
   // After showing a stored copy (or nothing), the stream's replay only covers events after the
@@ -374,7 +448,13 @@ async function onSubmit(event) {
     announcePresence();
   }
   // The key is chosen now and stays with the message through every retry, tab and reload.
-  const entry = await outbox.add({ room: state.room, author, text, key: newIdempotencyKey() });
+  const entry = await outbox.add({
+    room: state.room,
+    author,
+    text,
+    key: newIdempotencyKey(),
+    account: state.account,
+  });
   if (entry.room === state.room) {
     state.pending = [...state.pending, entry];
     render();
@@ -396,6 +476,8 @@ function flushOutbox() {
   flushing = outbox
     .flush({
       send: (e) => postJson(`/api/rooms/${e.room}/messages`, { author: e.author, text: e.text }, e.key),
+      accepts: ownEntry,
+      held: () => state.outboxHeld,
       onSent(entry, message) {
         tabs.post({ type: "sent", entry, message });
         onSent(entry, message);
@@ -435,8 +517,17 @@ async function loadPending() {
   const room = state.room;
   const entries = await outbox.all().catch(() => []);
   if (room !== state.room) return;
-  state.pending = entries.filter((e) => e.room === room);
+  state.pending = entries.filter((e) => e.room === room && ownEntry(e));
   render();
+}
+
+/**
+ * Whether an outbox entry belongs to whoever is signed in now. Words typed under one account
+ * must not go up under another's session (or none), and are not shown to the next person at
+ * this device either: they wait until their account signs in here again.
+ */
+function ownEntry(entry) {
+  return (entry.account ?? null) === state.account;
 }
 
 // ---- presence -----------------------------------------------------------------------------
@@ -466,14 +557,18 @@ async function onCreateRoom(event) {
     input.focus();
     return;
   }
+  const privateBox = event.currentTarget.elements.private;
+  const isPrivate = privateBox.checked;
   try {
-    await createRoom(name);
+    const room = await createRoom(name, { isPrivate });
+    state.rooms.set(name, !!(room && room.private));
   } catch (err) {
     renderRoomError(err instanceof ApiError ? err.message : String(err));
     return;
   }
   renderRoomError("");
   input.value = "";
+  privateBox.checked = false;
   location.hash = name; // the hash is the route; the document stays `/`
   document.getElementById("text").focus();
 }
@@ -497,6 +592,10 @@ function saveName(name) {
 
 function enterRoom(room) {
   state.room = room;
+  state.denied = "";
+  renderNotice("");
+  renderMemberError("");
+  renderMembersPart();
   state.messages = [];
   state.pending = [];
   state.etag = null;
@@ -516,11 +615,173 @@ function enterRoom(room) {
   return loadRecent();
 }
 
+// ---- account --------------------------------------------------------------------------------
+
+function setAccount(name) {
+  const signedIn = !!name && name !== state.account;
+  state.account = name || null;
+  saveAccountHint(state.account);
+  renderAccount(state.account);
+  renderAccountError("");
+  if (signedIn) {
+    // Signed in: the display name defaults to the account name (it can still be changed).
+    saveName(state.account);
+    document.getElementById("author").value = state.account;
+  }
+  renderMembersPart();
+}
+
+/**
+ * After signing in or out (here or in another tab): a private room shown before a sign-out is
+ * left; otherwise the room is read again (it may be readable now, or no longer). The leader
+ * reopens its stream, since the server decides what a stream may carry when it opens.
+ */
+function afterAccountChange(wasPrivate) {
+  if (!state.account && wasPrivate) {
+    leaveRoom("");
+  } else {
+    loadRooms();
+    loadPending();
+    loadRecent();
+  }
+  if (tabs.isLeader && stream) stream.open(state.lastSeen ?? state.lastEventId);
+  flushOutbox(); // the new account's own unsent messages, if any
+}
+
+/** Goes to #general (the one room everyone may read) with `message` shown there. */
+function leaveRoom(message) {
+  history.replaceState(null, "", "#general"); // no hashchange: we enter the room ourselves
+  enterRoom("general");
+  renderNotice(message);
+}
+
+/** Confirms the hint with the server; offline, the hint stands. */
+async function checkAccount() {
+  let name;
+  try {
+    name = await whoAmI();
+  } catch {
+    return;
+  }
+  if (name === state.account) return;
+  const wasPrivate = !!state.rooms.get(state.room);
+  // The session ended without a sign-out here (expired, or ended elsewhere): what the SW kept
+  // for it is not for whoever uses this device next.
+  if (!name) await forgetPrivateResponses();
+  setAccount(name);
+  afterAccountChange(wasPrivate);
+}
+
+async function onSignIn(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const mode = event.submitter && event.submitter.value === "register" ? "register" : "login";
+  const name = form.elements.name.value.trim();
+  const password = form.elements.password.value;
+  if (!name || !password) {
+    renderAccountError("Enter your account name and password.");
+    return;
+  }
+  renderAccountBusy(true);
+  renderAccountError("");
+  try {
+    const account = await signIn(mode, name, password);
+    form.reset();
+    // Whatever the SW kept from an earlier session is not this account's to see offline.
+    await forgetPrivateResponses();
+    const wasPrivate = !!state.rooms.get(state.room);
+    setAccount(account);
+    tabs.post({ type: "account", name: account });
+    afterAccountChange(wasPrivate);
+  } catch (err) {
+    renderAccountError(err.message);
+  } finally {
+    renderAccountBusy(false);
+  }
+}
+
+let signingOut = false;
+
+/**
+ * Signs out: asks first when this account's messages wait in the outbox; then ends the session
+ * at the server, has the SW forget private answers, tells the other tabs, and leaves a private
+ * room. The outbox is held throughout: the dialog's count must stay true while the reader
+ * decides, and a send racing the logout would go up under a session that ends halfway.
+ */
+async function onSignOut() {
+  if (signingOut) return;
+  signingOut = true;
+  state.outboxHeld = true;
+  renderAccountError("");
+  try {
+    const unsent = (await outbox.all().catch(() => [])).filter(ownEntry);
+    if (unsent.length && !(await confirmSignOut(unsent.length))) return;
+    renderAccountBusy(true);
+    await endSession();
+    await forgetPrivateResponses();
+    const wasPrivate = !!state.rooms.get(state.room);
+    setAccount(null);
+    tabs.post({ type: "account", name: null });
+    afterAccountChange(wasPrivate);
+  } catch (err) {
+    renderAccountError(err.message);
+  } finally {
+    renderAccountBusy(false);
+    signingOut = false;
+    state.outboxHeld = false;
+    flushOutbox();
+  }
+}
+
+// ---- members of a private room --------------------------------------------------------------
+
+function renderMembersPart() {
+  renderMembers({
+    shown: !!state.account && !!state.rooms.get(state.room) && !state.denied,
+    added: state.added.get(state.room) || [],
+    onRemove: (name) => changeMember(name, false),
+  });
+}
+
+async function onAddMember(event) {
+  event.preventDefault();
+  const input = event.currentTarget.elements.member;
+  const name = input.value.trim();
+  if (!name) {
+    input.focus();
+    return;
+  }
+  if (await changeMember(name, true)) input.value = "";
+}
+
+/** Adds or removes `name`; resolves to whether the server agreed. */
+async function changeMember(name, member) {
+  const room = state.room;
+  try {
+    await setMember(room, name, member);
+  } catch (err) {
+    renderMemberError(err.message);
+    return false;
+  }
+  const names = (state.added.get(room) || []).filter((n) => n !== name);
+  state.added.set(room, member ? [...names, name] : names);
+  if (room === state.room) {
+    renderMemberError("");
+    renderMembersPart();
+  }
+  return true;
+}
+
 // ---- start --------------------------------------------------------------------------------
 
 function start() {
   const form = document.getElementById("compose");
+  if (!state.me && state.account) saveName(state.account);
   form.elements.author.value = state.me;
+  renderAccount(state.account);
+  document.getElementById("signin").addEventListener("submit", onSignIn);
+  document.getElementById("signout").addEventListener("click", onSignOut);
+  document.getElementById("add-member").addEventListener("submit", onAddMember);
   form.addEventListener("submit", onSubmit);
   document.getElementById("new-room").addEventListener("submit", onCreateRoom);
   document.getElementById("older").addEventListener("click", loadOlder);
@@ -549,6 +810,7 @@ function start() {
   state.firstRender = enterRoom(state.room);
   tabs.post({ type: "who" }); // learn the stream's state (and the last id) from the leader
   tabs.elect(lead);
+  checkAccount();
   (state.me ? form.elements.text : form.elements.author).focus({ preventScroll: true });
 }
 

@@ -168,3 +168,103 @@ pub async fn cached_urls(browser: &Browser) -> anyhow::Result<Vec<(String, Strin
         )
         .await
 }
+
+/// `#account[data-state]` (`signed-in` / `signed-out`) and `#account-name`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Account {
+    /// `#account[data-state]`.
+    pub state: String,
+    /// The name shown as signed in (empty when signed out).
+    pub name: String,
+}
+
+/// Reads the account area once.
+pub async fn account(browser: &Browser) -> anyhow::Result<Account> {
+    browser
+        .eval(
+            r#"
+            const el = document.getElementById('account');
+            return {
+                state: el ? el.dataset.state : '',
+                name: document.getElementById('account-name')?.textContent ?? '',
+            };
+            "#,
+        )
+        .await
+}
+
+/// Signs in (`register == false`) or registers through the page's form, as a user does: opens
+/// the folded form, types, clicks the button.
+pub async fn sign_in_via_form(
+    browser: &Browser,
+    name: &str,
+    password: &str,
+    register: bool,
+) -> anyhow::Result<()> {
+    let driver = browser.driver();
+    let open: bool = browser
+        .eval("return document.getElementById('signin-panel').open;")
+        .await?;
+    if !open {
+        // The summary toggles: click it only to unfold the form.
+        driver
+            .find(By::Css("#signin-panel > summary"))
+            .await
+            .context("#signin-panel summary")?
+            .click()
+            .await?;
+    }
+    let name_input = driver.find(By::Id("signin-name")).await?;
+    name_input.clear().await?;
+    name_input.send_keys(name).await?;
+    let password_input = driver.find(By::Id("signin-password")).await?;
+    password_input.clear().await?;
+    password_input.send_keys(password).await?;
+    let button = if register {
+        "register-submit"
+    } else {
+        "signin-submit"
+    };
+    driver.find(By::Id(button)).await?.click().await?;
+    Ok(())
+}
+
+/// Clicks the element with id `id`.
+pub async fn click(browser: &Browser, id: &str) -> anyhow::Result<()> {
+    browser
+        .driver()
+        .find(By::Id(id))
+        .await
+        .with_context(|| format!("#{id}"))?
+        .click()
+        .await?;
+    Ok(())
+}
+
+/// The texts of every entry of the page's outbox (IndexedDB `watercooler`/`outbox`), read
+/// directly rather than from the screen. Call it only once the page has opened its outbox:
+/// opening a database that does not exist yet would create it without the store.
+pub async fn outbox_texts(browser: &Browser) -> anyhow::Result<Vec<String>> {
+    browser
+        .eval(
+            r#"
+            const db = await new Promise((resolve, reject) => {
+                const req = indexedDB.open('watercooler');
+                req.onsuccess = () => resolve(req.result);
+                req.onerror = () => reject(req.error);
+            });
+            try {
+                if (!db.objectStoreNames.contains('outbox')) return [];
+                const rows = await new Promise((resolve, reject) => {
+                    const req = db.transaction('outbox').objectStore('outbox').getAll();
+                    req.onsuccess = () => resolve(req.result);
+                    req.onerror = () => reject(req.error);
+                });
+                return rows.map((r) => r.text);
+            } finally {
+                db.close();
+            }
+            "#,
+        )
+        .await
+}

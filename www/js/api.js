@@ -90,16 +90,36 @@ async function errorFrom(res) {
   return new ApiError(message, { status: res.status, code });
 }
 
-/** `PUT /api/rooms/{room}`: creates the room (200 when it already exists). */
-export async function createRoom(room) {
+/**
+ * `PUT /api/rooms/{room}`: creates the room (200 when it already exists). A private room needs
+ * a signed-in caller, who becomes its first member.
+ */
+export async function createRoom(room, { isPrivate = false } = {}) {
+  const init = { method: "PUT", headers: { Accept: "application/json" } };
+  if (isPrivate) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify({ private: true });
+  }
+  const res = await send(`/api/rooms/${room}`, init);
+  return res.json();
+}
+
+/** `PUT` (add) or `DELETE` (remove) a member of a private room; 204 either way. */
+export async function setMember(room, name, member) {
+  const url = `/api/rooms/${room}/members/${encodeURIComponent(name)}`;
+  await send(url, { method: member ? "PUT" : "DELETE", headers: { Accept: "application/json" } });
+}
+
+/** A write that is not a message (no outbox): offline it fails at once, with a message to show. */
+async function send(url, init) {
   let res;
   try {
-    res = await fetch(`/api/rooms/${room}`, { method: "PUT", headers: { Accept: "application/json" } });
+    res = await fetch(url, init);
   } catch {
     throw new ApiError("The server cannot be reached: try again once you are online.");
   }
   if (!res.ok) throw await errorFrom(res);
-  return res.json();
+  return res;
 }
 
 /** A fresh key per message, made when it is composed and kept with it in the outbox, so every

@@ -13,8 +13,9 @@ const REOPEN_MAX_MS = 30000;
 
 export class Stream {
   /**
-   * `handlers`: onOpen(), onTrouble(), onChanged(nudge, id), onReset(id); `id` is the event's
-   * id, or "" for an ephemeral (presence) nudge, which the server does not log.
+   * `handlers`: onOpen(), onTrouble(), onChanged(nudge, id), onReset(id), onForbidden(topic);
+   * `id` is the event's id, or "" for an ephemeral (presence) nudge, which the server does not
+   * log.
    */
   constructor(handlers) {
     this.h = handlers;
@@ -82,6 +83,18 @@ export class Stream {
       // A presence nudge has no id of its own; EventSource would repeat the previous one.
       const id = nudge && nudge.ephemeral ? "" : e.lastEventId;
       if (nudge && typeof nudge.url === "string") this.h.onChanged(nudge, id);
+    });
+    // A membership was withdrawn: the server ends that room's topic on this stream (the rest
+    // of the stream goes on). Not in the log, so it carries no id.
+    es.addEventListener("forbidden", (e) => {
+      if (this.es !== es) return;
+      let data;
+      try {
+        data = JSON.parse(e.data);
+      } catch {
+        return;
+      }
+      if (data && typeof data.topic === "string") this.h.onForbidden(data.topic);
     });
     es.addEventListener("reset", (e) => {
       if (this.es !== es) return;

@@ -43,7 +43,10 @@ async function run(mode, work) {
   });
 }
 
-/** Stores `{room, author, text, key}` durably; resolves with the stored entry. */
+/**
+ * Stores `{room, author, text, key, account}` durably (`account`: who was signed in when it
+ * was typed, or null); resolves with the stored entry.
+ */
 export async function add(entry) {
   const record = { ...entry, queued_at: Date.now() };
   const seq = await run("readwrite", (s) => s.add(record));
@@ -72,11 +75,16 @@ export async function remove(seq) {
  * throws an ApiError). Stops at the first network-level or server failure, leaving that entry
  * and those after it for the next flush. `onSent(entry, message)` and `onRejected(entry, err)`
  * report each outcome. Waits while another tab flushes, then sends whatever is still left.
+ *
+ * Only entries that `accepts(entry)` are sent (an entry belongs to the account that typed it;
+ * the others wait for it to sign in again here), and the pass ends early once `held()` is true
+ * (a sign-out is deciding what happens to the rest).
  */
-export async function flush({ send, onSent, onRejected }) {
+export async function flush({ send, onSent, onRejected, accepts = () => true, held = () => false }) {
   const body = async () => {
     for (;;) {
-      const [next] = await all();
+      if (held()) return;
+      const next = (await all()).find(accepts);
       if (!next) return;
       try {
         const message = await send(next);

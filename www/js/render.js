@@ -139,11 +139,15 @@ export function followLog(onNearTop) {
   }).observe(log);
 }
 
+/**
+ * The room list: `rooms` as the server lists them (`{name, private}`), plus the current room if
+ * the list lacks it. Private rooms carry `data-private` and a visible "private" mark.
+ */
 export function renderRooms(rooms, current) {
   const ul = $("rooms");
-  const names = rooms.map((r) => r.name);
-  if (!names.includes(current)) names.push(current);
-  names.sort();
+  const byName = new Map(rooms.map((r) => [r.name, !!r.private]));
+  if (!byName.has(current)) byName.set(current, false);
+  const names = [...byName.keys()].sort();
   // Rebuilding the list must not throw a keyboard user's focus back to the page's start.
   const focused = document.activeElement && document.activeElement.closest("#rooms a");
   const focusedHref = focused ? focused.getAttribute("href") : null;
@@ -153,8 +157,19 @@ export function renderRooms(rooms, current) {
       li.dataset.room = name;
       const a = document.createElement("a");
       a.href = `#${name}`;
-      a.textContent = `#${name}`;
+      const label = document.createElement("span");
+      label.className = "room-label";
+      label.textContent = `#${name}`;
+      a.title = `#${name}`; // the label may be cut short
+      a.append(label);
       if (name === current) a.setAttribute("aria-current", "page");
+      if (byName.get(name)) {
+        li.dataset.private = "true";
+        const mark = document.createElement("span");
+        mark.className = "private-mark";
+        mark.textContent = "private";
+        a.append(" ", mark);
+      }
       li.append(a);
       return li;
     }),
@@ -163,6 +178,19 @@ export function renderRooms(rooms, current) {
     const again = [...ul.querySelectorAll("a")].find((a) => a.getAttribute("href") === focusedHref);
     if (again) again.focus();
   }
+}
+
+/** Why the room cannot be shown (not signed in, not a member), or "" when it can. */
+export function renderDenied(message) {
+  const el = $("room-denied");
+  el.textContent = message || "";
+  el.hidden = !message;
+  if (message) $("empty").hidden = true;
+}
+
+/** A one-off word about what just happened (e.g. access to a room was withdrawn). */
+export function renderNotice(message) {
+  $("notice").textContent = message || "";
 }
 
 export function renderPresence(names) {
