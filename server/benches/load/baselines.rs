@@ -1,7 +1,9 @@
 //! The baselines, served by this binary when run with `--role`:
 //! - `ceiling`: actix-web parsing the same JSON body and answering 201, storing nothing;
 //! - `floor`: a bare tokio server holding event-stream sockets, which writes one event frame to
-//!   all of them whenever it gets a POST, and does nothing else.
+//!   all of them whenever it gets a POST, and does nothing else;
+//! - `actix-stream`: a plain actix-web handler answering every GET with an event stream that
+//!   waits on a channel, to show what actix-web itself costs per open stream.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -21,6 +23,7 @@ pub fn serve(role: &str) -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(floor()),
+        "actix-stream" => actix_web::rt::System::new().block_on(actix_stream()),
         other => anyhow::bail!("unknown role {other:?}"),
     }
 }
@@ -48,6 +51,27 @@ async fn ceiling() -> anyhow::Result<()> {
                 },
             ),
         )
+    })
+    .listen(listener)?
+    .run()
+    .await?;
+    Ok(())
+}
+
+async fn actix_stream() -> anyhow::Result<()> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    println!("listening on http://{}", listener.local_addr()?);
+    HttpServer::new(|| {
+        App::new().default_service(web::get().to(|| async {
+            let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(1024);
+            let stream = futures_util::stream::unfold((rx, tx), |(mut rx, tx)| async move {
+                let frame = rx.recv().await?;
+                Some((Ok::<_, std::io::Error>(frame), (rx, tx)))
+            });
+            HttpResponse::Ok()
+                .content_type("text/event-stream")
+                .streaming(stream)
+        }))
     })
     .listen(listener)?
     .run()

@@ -6,7 +6,7 @@
 //!   actix-web handler that parses the same JSON, answers 201 and stores nothing (the ceiling);
 //! - time from POST to delivery at 1,000 and 10,000 subscribers, beside a bare tokio broadcaster
 //!   that writes the same event to the same number of sockets (the floor);
-//! - resident memory per idle subscriber, beside the same floor;
+//! - resident memory per idle subscriber, beside the same floor and a plain actix-web stream;
 //! - on PostgreSQL ([`postgres`]), durable writes and cross-node delivery beside SQLite's.
 //!   `cargo bench -p nudge-server --bench load -- postgres` runs that section alone.
 //!
@@ -96,18 +96,26 @@ async fn run() -> anyhow::Result<()> {
             fmt_stats(&floor_stats),
             nudge_stats.p99 / floor_stats.p99
         );
-        memory.push((subscribers, nudge_rss, floor_rss));
+        let plain = ServerProcess::baseline("actix-stream")?;
+        let before = plain.rss_kib()?;
+        let subs = open_subscribers(&plain.base, subscribers).await?;
+        let plain_rss = (plain.rss_kib()? - before) as f64 * 1024.0 / subscribers as f64;
+        drop(subs);
+        drop(plain);
+        memory.push((subscribers, nudge_rss, plain_rss, floor_rss));
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     println!("\n## Resident memory per idle subscriber\n");
-    println!("| subscribers | nudge | floor | ratio |");
-    println!("| ---: | ---: | ---: | ---: |");
-    for (subscribers, nudge, floor) in memory {
+    println!("| subscribers | nudge | plain actix-web stream | floor | nudge / actix-web | nudge / floor |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (subscribers, nudge, plain, floor) in memory {
         println!(
-            "| {subscribers} | {:.1} KB | {:.1} KB | {:.2}× |",
+            "| {subscribers} | {:.1} KB | {:.1} KB | {:.1} KB | {:.2}× | {:.2}× |",
             nudge / 1000.0,
+            plain / 1000.0,
             floor / 1000.0,
+            nudge / plain,
             nudge / floor
         );
     }
