@@ -51,26 +51,46 @@ async fn run() -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(usize::MAX)
         .build()?;
-    if std::env::args().skip(1).any(|a| a == "postgres") {
-        return postgres::run(&client).await;
+    // `cargo bench … -- writes` (or `delivery`, `postgres`) runs only that section.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |section: &str| only.is_empty() || only.iter().any(|o| o == section);
+    if wanted("writes") {
+        writes(&client).await?;
     }
+    if wanted("delivery") {
+        delivery(&client).await?;
+    }
+    if wanted("postgres") {
+        postgres::run(&client).await?;
+    }
+    Ok(())
+}
 
+/// Durable writes per second beside the ceiling.
+async fn writes(client: &reqwest::Client) -> anyhow::Result<()> {
     println!("## Durable writes per second (POST /api/rooms/bench/messages)\n");
     println!("| writers | nudge (SQLite, synchronous=FULL) | ceiling (parse JSON, 201) | ratio |");
     println!("| ---: | ---: | ---: | ---: |");
     for writers in WRITERS {
         let nudge = ServerProcess::nudge()?;
-        let durable = durable_writes(&client, &nudge.base, writers, WRITE_SECS).await?;
+        let durable = durable_writes(client, &nudge.base, writers, WRITE_SECS).await?;
         drop(nudge);
         let ceiling = ServerProcess::baseline("ceiling")?;
-        let trivial = durable_writes(&client, &ceiling.base, writers, WRITE_SECS).await?;
+        let trivial = durable_writes(client, &ceiling.base, writers, WRITE_SECS).await?;
         drop(ceiling);
         println!(
             "| {writers} | {durable:.0}/s | {trivial:.0}/s | {:.2}× |",
             durable / trivial
         );
     }
+    Ok(())
+}
 
+/// Delivery latency beside the floor, and memory per idle subscriber.
+async fn delivery(client: &reqwest::Client) -> anyhow::Result<()> {
     println!("\n## POST to delivery, milliseconds ({ROUNDS} events per size)\n");
     println!("| subscribers | nudge p50 / p99 / max | floor p50 / p99 / max | p99 ratio |");
     println!("| ---: | ---: | ---: | ---: |");
@@ -80,14 +100,14 @@ async fn run() -> anyhow::Result<()> {
         let before = nudge.rss_kib()?;
         let subs = open_subscribers(&nudge.base, subscribers).await?;
         let nudge_rss = (nudge.rss_kib()? - before) as f64 * 1024.0 / subscribers as f64;
-        let nudge_stats = latency_rounds(&client, &nudge.base, subs, ROUNDS).await?;
+        let nudge_stats = latency_rounds(client, &nudge.base, subs, ROUNDS).await?;
         drop(nudge);
 
         let floor = ServerProcess::baseline("floor")?;
         let before = floor.rss_kib()?;
         let subs = open_subscribers(&floor.base, subscribers).await?;
         let floor_rss = (floor.rss_kib()? - before) as f64 * 1024.0 / subscribers as f64;
-        let floor_stats = latency_rounds(&client, &floor.base, subs, ROUNDS).await?;
+        let floor_stats = latency_rounds(client, &floor.base, subs, ROUNDS).await?;
         drop(floor);
 
         println!(
@@ -119,7 +139,7 @@ async fn run() -> anyhow::Result<()> {
             nudge / floor
         );
     }
-    postgres::run(&client).await
+    Ok(())
 }
 
 fn fmt_stats(stats: &Stats) -> String {

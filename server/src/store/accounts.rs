@@ -1,6 +1,6 @@
 //! Users, sessions and private rooms, behind a trait of their own so that handlers never know
-//! the backend, and so that a backend can offer the message log without them (PostgreSQL, for
-//! now, answers every call with [`AccountError::NotImplemented`]).
+//! the backend, and so that a backend can offer the message log without them ([`Unsupported`]
+//! answers every call with [`AccountError::NotImplemented`]).
 //!
 //! Who may read what is not asked of this trait on every delivery: the backend keeps the hub's
 //! [`AccessView`](crate::access::AccessView) in step with the memberships it commits.

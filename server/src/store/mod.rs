@@ -26,21 +26,21 @@ pub async fn open(config: &Config, hub: Hub) -> anyhow::Result<Arc<dyn Store>> {
     Ok(open_with_accounts(config, hub).await?.0)
 }
 
-/// [`open`], with the backend's accounts: SQLite keeps them in the same database; PostgreSQL
-/// has none yet ([`accounts::Unsupported`]).
+/// [`open`], with the backend's accounts, which both backends keep in the same database as the
+/// log.
 pub async fn open_with_accounts(
     config: &Config,
     hub: Hub,
 ) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn accounts::Accounts>)> {
     use anyhow::Context;
-    let unsupported = || -> Arc<dyn accounts::Accounts> { Arc::new(accounts::Unsupported) };
     match &config.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             // The URL is never in the error: it may hold a password.
             let store = postgres::PostgresStore::open(url, hub)
                 .await
                 .context("opening the PostgreSQL store")?;
-            Ok((Arc::new(store), unsupported()))
+            let accounts = Arc::new(store.accounts());
+            Ok((Arc::new(store), accounts))
         }
         Some(url) => anyhow::bail!(
             "unsupported database URL scheme {:?}: use postgres://, or leave it unset for SQLite",

@@ -17,9 +17,13 @@
 //!   connection) is made good from the log after reconnecting.
 //! - **Faults.** Every wait is bounded ([`conn`]); while the database is away writes and reads
 //!   fail fast with `Unavailable` (503), and the writer and follower reconnect with backoff.
+//! - **Accounts** ([`accounts`]) live in the same database; membership changes go through the
+//!   writer like any other logged write, and every node's follower applies them to its access
+//!   view in commit order.
 //! - **Migrations** are versioned and run under a session advisory lock ([`schema`]), so nodes
 //!   that start together migrate once.
 
+mod accounts;
 mod conn;
 mod follow;
 mod read;
@@ -29,7 +33,7 @@ mod write;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +43,7 @@ use super::{
 use crate::domain::{NewMessage, PageCursor, RoomMessages, RoomName, RoomSummary};
 use crate::hub::Hub;
 use crate::topic::TopicSet;
+pub use accounts::PostgresAccounts;
 use conn::{Connector, Pool};
 use follow::Follower;
 use write::{WriteJob, Writer};
@@ -46,13 +51,39 @@ use write::{WriteJob, Writer};
 /// The channel commits notify on; the payload is the new head id.
 const NOTIFY_CHANNEL: &str = "nudge_events";
 
+/// The way to the writer task, shared by the store and its accounts; closing it (once, by the
+/// store) lets the writer finish what is queued and end.
+#[derive(Clone)]
+struct WriteHandle(Arc<Mutex<Option<mpsc::UnboundedSender<WriteJob>>>>);
+
+impl WriteHandle {
+    /// Sends a job to the writer task and waits for its answer.
+    async fn write<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> WriteJob,
+    ) -> StoreResult<T> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let writer = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            let sender = writer.as_ref().ok_or(StoreError::Closed)?;
+            sender.send(make(reply)).map_err(|_| StoreError::Closed)?;
+        }
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    fn close(&self) {
+        drop(self.0.lock().unwrap_or_else(|p| p.into_inner()).take());
+    }
+}
+
 /// The PostgreSQL store. Cheap to share behind an `Arc`.
 pub struct PostgresStore {
-    writer: Mutex<Option<mpsc::UnboundedSender<WriteJob>>>,
+    writer: WriteHandle,
     writer_task: Mutex<Option<JoinHandle<()>>>,
     follower_task: Mutex<Option<JoinHandle<()>>>,
     shutdown: CancellationToken,
-    pool: Pool,
+    pool: Arc<Pool>,
+    published: watch::Receiver<i64>,
 }
 
 impl PostgresStore {
@@ -62,36 +93,49 @@ impl PostgresStore {
         let connector = Arc::new(Connector::new(url)?);
         let mut setup = connector.connect().await?;
         schema::migrate(&mut setup).await?;
-        let head = schema::head(&setup).await?;
+        // The view and the head from one snapshot: the follower applies every change after it.
+        let (head, view) = accounts::load_view(&mut setup).await?;
         drop(setup);
         hub.set_head(head);
+        hub.access().replace(view);
 
         let committed = Arc::new(Notify::new());
         let shutdown = CancellationToken::new();
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = Writer::new(connector.clone(), committed.clone());
-        let follower = Follower::new(connector.clone(), hub, head, committed, shutdown.clone());
+        let (published_tx, published) = watch::channel(head);
+        let follower = Follower::new(
+            connector.clone(),
+            hub,
+            head,
+            committed,
+            shutdown.clone(),
+            published_tx,
+        );
         Ok(Self {
-            writer: Mutex::new(Some(tx)),
+            writer: WriteHandle(Arc::new(Mutex::new(Some(tx)))),
             writer_task: Mutex::new(Some(tokio::spawn(writer.run(rx)))),
             follower_task: Mutex::new(Some(tokio::spawn(follower.run()))),
             shutdown,
-            pool: Pool::new(connector),
+            pool: Arc::new(Pool::new(connector)),
+            published,
         })
     }
 
-    /// Sends a job to the writer task and waits for its answer.
+    /// The accounts kept in this store's database.
+    pub fn accounts(&self) -> PostgresAccounts {
+        PostgresAccounts::new(
+            self.writer.clone(),
+            self.pool.clone(),
+            self.published.clone(),
+        )
+    }
+
     async fn write<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> WriteJob,
     ) -> StoreResult<T> {
-        let (reply, answer) = oneshot::channel();
-        {
-            let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-            let sender = writer.as_ref().ok_or(StoreError::Closed)?;
-            sender.send(make(reply)).map_err(|_| StoreError::Closed)?;
-        }
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.writer.write(make).await
     }
 }
 
@@ -161,7 +205,7 @@ impl Store for PostgresStore {
 
     async fn close(&self) {
         // Dropping the sender lets the writer finish what is queued and end.
-        drop(self.writer.lock().unwrap_or_else(|p| p.into_inner()).take());
+        self.writer.close();
         let writer = self
             .writer_task
             .lock()

@@ -1,6 +1,7 @@
 //! Many nodes on one PostgreSQL: each test starts the real `nudge` binary (or two stores) on a
 //! throwaway cluster and checks what only a shared database can break: fan-out across nodes,
-//! event ids in commit order, idempotency keys across nodes, and a database restart.
+//! event ids in commit order, idempotency keys across nodes, a database restart, and sessions
+//! and private-room memberships that hold on every node.
 
 #[path = "../common/pg.rs"]
 mod pg;
@@ -12,6 +13,7 @@ mod sse_client;
 
 mod node;
 
+mod accounts;
 mod batch;
 mod commit_order;
 mod fanout;

@@ -8,17 +8,25 @@
 //! the notification, is the source, a lost `NOTIFY` costs latency, never an event. After losing
 //! its connection it reconnects with backoff, `LISTEN`s again and only then catches up, so
 //! nothing committed in between is missed.
+//!
+//! A membership change (a private room, a member added or removed) is logged as an event with
+//! a row of `access_changes` beside it; the follower applies it to the hub's access view just
+//! before it publishes that event, so every node changes its view in commit order, and a
+//! revocation made on any node ends the topic on this node's streams before anything committed
+//! after it is delivered. It then tells `published` how far it got, which is what an accounts
+//! call on this node waits for before it answers.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
-use tokio_postgres::{Client, Statement};
+use tokio::sync::{watch, Notify};
+use tokio_postgres::{Client, Row, Statement};
 use tokio_util::sync::CancellationToken;
 
 use super::conn::{store_error, Connector};
 use super::read::event_from_row;
 use super::NOTIFY_CHANNEL;
+use crate::access::AccessChange;
 use crate::hub::{Hub, HubEvent};
 use crate::store::{StoreError, StoreResult};
 
@@ -36,6 +44,7 @@ pub struct Follower {
     last_published: i64,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
+    published: watch::Sender<i64>,
 }
 
 impl Follower {
@@ -46,6 +55,7 @@ impl Follower {
         head: i64,
         wake: Arc<Notify>,
         shutdown: CancellationToken,
+        published: watch::Sender<i64>,
     ) -> Self {
         Self {
             connector,
@@ -53,6 +63,7 @@ impl Follower {
             last_published: head,
             wake,
             shutdown,
+            published,
         }
     }
 
@@ -85,7 +96,11 @@ impl Follower {
             .await
             .map_err(store_error)?;
         let page = client
-            .prepare("SELECT id, topic, url FROM events WHERE id > $1 ORDER BY id LIMIT $2")
+            .prepare(
+                "SELECT e.id, e.topic, e.url, a.kind, a.room, a.user_name \
+                 FROM events e LEFT JOIN access_changes a ON a.event_id = e.id \
+                 WHERE e.id > $1 ORDER BY e.id LIMIT $2",
+            )
             .await
             .map_err(store_error)?;
         *backoff = MIN_BACKOFF;
@@ -121,13 +136,40 @@ impl Follower {
                 .map_err(store_error)?;
             for row in &rows {
                 let event = event_from_row(row);
+                if let Some(change) = access_change(row, event.id) {
+                    self.hub.change_access(&change);
+                }
                 self.hub
                     .publish(HubEvent::logged(event.id, &event.topic, &event.url));
                 self.last_published = event.id;
             }
+            self.published.send_replace(self.last_published);
             if (rows.len() as i64) < PAGE {
                 return Ok(());
             }
         }
     }
+}
+
+/// The membership change logged with the event of `row`, if any.
+fn access_change(row: &Row, event_id: i64) -> Option<AccessChange> {
+    let kind: Option<&str> = row.get(3);
+    let (room, user): (String, String) = (row.get::<_, Option<_>>(4)?, row.get::<_, Option<_>>(5)?);
+    Some(match kind? {
+        "private" => AccessChange::MadePrivate {
+            room,
+            creator: user,
+            event_id,
+        },
+        "add" => AccessChange::Granted {
+            room,
+            user,
+            event_id,
+        },
+        _ => AccessChange::Revoked {
+            room,
+            user,
+            event_id,
+        },
+    })
 }

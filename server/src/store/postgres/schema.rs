@@ -1,10 +1,10 @@
 //! The PostgreSQL schema and its versioned migrations.
 //!
-//! Writes live in SQL functions (`nudge_append`, `nudge_create_room`, `nudge_prune`) so that
-//! a batch costs few statements: consecutive appends travel as one call with arrays, and the
-//! writer pipelines the calls of a batch into one transaction without waiting for each answer.
-//! Every one of them takes the commit lock first (see [`COMMIT_LOCK`]), so the ordering rule
-//! holds whoever calls them.
+//! Writes live in SQL functions (`nudge_append`, `nudge_create_room`, `nudge_member_change`,
+//! `nudge_prune`) so that a batch costs few statements: consecutive appends travel as one call
+//! with arrays, and the writer pipelines the calls of a batch into one transaction without
+//! waiting for each answer. Every one of them takes the commit lock first (see
+//! [`COMMIT_LOCK`]), so the ordering rule holds whoever calls them.
 
 use tokio_postgres::Client;
 
@@ -24,7 +24,8 @@ pub const COMMIT_LOCK: i64 = 0x6e75_6467_6501;
 const MIGRATION_LOCK: i64 = 0x6e75_6467_6502;
 
 /// Each entry moves the schema from version `index` to `index + 1`, in one transaction.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     -- A room's version (its newest event) is read from its newest message rather than kept
     -- here: updating one hot row per message would cost every write more than reads gain.
     CREATE TABLE rooms (
@@ -178,7 +179,110 @@ const MIGRATIONS: &[&str] = &[r#"
         DELETE FROM idempotency WHERE created_at < v_cutoff;
         RETURN v_removed;
     END $$;
-"#];
+"#,
+    r#"
+    -- Accounts: users, sessions (only the SHA-256 of a token is kept) and private rooms.
+    CREATE TABLE users (
+        name           text PRIMARY KEY,
+        password_hash  text NOT NULL,
+        created_at     bigint NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash  bytea PRIMARY KEY,
+        user_name   text NOT NULL REFERENCES users (name),
+        created_at  bigint NOT NULL,
+        expires_at  bigint NOT NULL             -- milliseconds, by the clock of the node
+    );
+    CREATE INDEX sessions_by_user ON sessions (user_name);
+    ALTER TABLE rooms ADD COLUMN private boolean NOT NULL DEFAULT false;
+    CREATE TABLE members (
+        room        text NOT NULL REFERENCES rooms (name),
+        user_name   text NOT NULL REFERENCES users (name),
+        added_at    bigint NOT NULL,
+        PRIMARY KEY (room, user_name)
+    );
+    CREATE INDEX members_by_user ON members (user_name);
+    -- Every membership change, keyed by the event that announced it: each node's follower
+    -- applies it to its access view just before it publishes that event, so every node
+    -- changes its view in commit order. Kept when events are pruned (changes are rare).
+    CREATE TABLE access_changes (
+        event_id    bigint PRIMARY KEY,
+        kind        text NOT NULL CHECK (kind IN ('private', 'add', 'remove')),
+        room        text NOT NULL,
+        user_name   text NOT NULL
+    );
+    -- The newest membership event: the room list's version counts it.
+    ALTER TABLE log_meta ADD COLUMN members_version bigint NOT NULL DEFAULT 0;
+
+    -- Creates a private room ('private', p_by its creator) or has member p_by add or remove
+    -- p_user; every refusal is decided before anything is written. outcome is 'changed' (then
+    -- o_event is the logged event), 'unchanged', or the refusal: 'room_exists', 'no_such_room',
+    -- 'room_is_public', 'not_a_member', 'no_such_user'.
+    CREATE FUNCTION nudge_member_change(p_kind text, p_room text, p_by text, p_user text,
+                                        p_rooms_topic text, p_rooms_url text)
+    RETURNS TABLE (outcome text, o_event bigint) LANGUAGE plpgsql AS $$
+    DECLARE
+        v_private boolean;
+    BEGIN
+        PERFORM pg_advisory_xact_lock(COMMIT_LOCK);
+        SELECT r.private INTO v_private FROM rooms r WHERE r.name = p_room;
+        IF p_kind = 'private' THEN
+            IF v_private IS NOT NULL THEN
+                IF v_private AND EXISTS (SELECT 1 FROM members m
+                                         WHERE m.room = p_room AND m.user_name = p_by) THEN
+                    outcome := 'unchanged';
+                ELSE
+                    outcome := 'room_exists';
+                END IF;
+                RETURN NEXT;
+                RETURN;
+            END IF;
+            IF NOT EXISTS (SELECT 1 FROM users u WHERE u.name = p_by) THEN
+                outcome := 'no_such_user';
+                RETURN NEXT;
+                RETURN;
+            END IF;
+            PERFORM nudge_create_room(p_room, p_rooms_topic, p_rooms_url);
+            UPDATE rooms r SET private = true WHERE r.name = p_room
+            RETURNING r.created_event INTO o_event;
+            INSERT INTO members (room, user_name, added_at) VALUES (p_room, p_by, nudge_now_ms());
+        ELSE
+            IF v_private IS NULL THEN
+                outcome := 'no_such_room';
+            ELSIF NOT v_private THEN
+                outcome := 'room_is_public';
+            ELSIF NOT EXISTS (SELECT 1 FROM members m
+                              WHERE m.room = p_room AND m.user_name = p_by) THEN
+                outcome := 'not_a_member';
+            ELSIF p_kind = 'add' AND NOT EXISTS (SELECT 1 FROM users u WHERE u.name = p_user) THEN
+                outcome := 'no_such_user';
+            ELSIF p_kind = 'add' AND EXISTS (SELECT 1 FROM members m
+                                             WHERE m.room = p_room AND m.user_name = p_user) THEN
+                outcome := 'unchanged';
+            ELSIF p_kind = 'remove' AND NOT EXISTS (SELECT 1 FROM members m
+                                  WHERE m.room = p_room AND m.user_name = p_user) THEN
+                outcome := 'unchanged';
+            END IF;
+            IF outcome IS NOT NULL THEN
+                RETURN NEXT;
+                RETURN;
+            END IF;
+            IF p_kind = 'add' THEN
+                INSERT INTO members (room, user_name, added_at)
+                VALUES (p_room, p_user, nudge_now_ms());
+            ELSE
+                DELETE FROM members m WHERE m.room = p_room AND m.user_name = p_user;
+            END IF;
+            o_event := nudge_log_event(p_rooms_topic, p_rooms_url);
+        END IF;
+        INSERT INTO access_changes (event_id, kind, room, user_name)
+        VALUES (o_event, p_kind, p_room, CASE WHEN p_kind = 'private' THEN p_by ELSE p_user END);
+        UPDATE log_meta SET members_version = o_event;
+        outcome := 'changed';
+        RETURN NEXT;
+    END $$;
+"#,
+];
 
 /// Brings the schema up to date under [`MIGRATION_LOCK`], then makes sure `general` exists.
 pub async fn migrate(client: &mut Client) -> StoreResult<()> {
@@ -227,13 +331,4 @@ async fn migrate_locked(client: &mut Client) -> StoreResult<()> {
         .await
         .map_err(store_error)?;
     Ok(())
-}
-
-/// The largest event id ever committed (0 for a new log).
-pub async fn head(client: &Client) -> StoreResult<i64> {
-    let row = client
-        .query_one("SELECT nudge_head()", &[])
-        .await
-        .map_err(store_error)?;
-    Ok(row.get(0))
 }

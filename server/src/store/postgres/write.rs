@@ -54,6 +54,13 @@ pub enum WriteJob {
         /// True when it was created, false when it existed.
         reply: oneshot::Sender<StoreResult<bool>>,
     },
+    /// Create a private room or change its members (see `nudge_member_change`).
+    Member {
+        /// What to do.
+        change: MemberChange,
+        /// The outcome and, for a change, its event id.
+        reply: oneshot::Sender<StoreResult<MemberOutcome>>,
+    },
     /// Apply retention to the log.
     Prune {
         /// The limits.
@@ -69,6 +76,12 @@ impl WriteJob {
         let _ = match self {
             WriteJob::Append { reply, .. } => reply.send(row.and_then(appended)).map_err(drop),
             WriteJob::CreateRoom { reply, .. } => reply.send(row.map(|r| r.get(0))).map_err(drop),
+            WriteJob::Member { reply, .. } => reply
+                .send(row.map(|r| MemberOutcome {
+                    outcome: r.get(0),
+                    event_id: r.get(1),
+                }))
+                .map_err(drop),
             WriteJob::Prune { reply, .. } => reply
                 .send(row.map(|r| r.get::<_, i64>(0).max(0) as u64))
                 .map_err(drop),
@@ -103,11 +116,34 @@ fn appended(row: Row) -> StoreResult<Appended> {
     }
 }
 
+/// The arguments of `nudge_member_change`.
+#[derive(Debug)]
+pub struct MemberChange {
+    /// `private` (create a private room), `add` or `remove`.
+    pub kind: &'static str,
+    /// The room.
+    pub room: String,
+    /// The acting user (the creator, for `private`).
+    pub by: String,
+    /// The user added or removed (unused for `private`).
+    pub user: String,
+}
+
+/// The answer of `nudge_member_change`.
+#[derive(Debug)]
+pub struct MemberOutcome {
+    /// `changed`, `unchanged`, or a refusal.
+    pub outcome: String,
+    /// The event that announced the change.
+    pub event_id: Option<i64>,
+}
+
 /// The writer's connection and its prepared statements.
 struct Connection {
     client: Client,
     append: Statement,
     create_room: Statement,
+    member: Statement,
     prune: Statement,
     notify: Statement,
 }
@@ -116,9 +152,10 @@ impl Connection {
     async fn open(connector: &Connector) -> StoreResult<Self> {
         let client = connector.connect().await?;
         let notify = format!("SELECT pg_notify('{NOTIFY_CHANNEL}', nudge_head()::text)");
-        let (append, create_room, prune, notify) = tokio::try_join!(
+        let (append, create_room, member, prune, notify) = tokio::try_join!(
             client.prepare("SELECT * FROM nudge_append($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
             client.prepare("SELECT nudge_create_room($1, $2, $3)"),
+            client.prepare("SELECT * FROM nudge_member_change($1, $2, $3, $4, $5, $6)"),
             client.prepare("SELECT nudge_prune($1, $2)"),
             client.prepare(&notify),
         )
@@ -127,6 +164,7 @@ impl Connection {
             client,
             append,
             create_room,
+            member,
             prune,
             notify,
         })
@@ -163,6 +201,21 @@ impl Connection {
                     .query(
                         &self.create_room,
                         &[&room.as_str(), &ROOMS_TOPIC, &ROOMS_URL],
+                    )
+                    .await
+            }),
+            WriteJob::Member { change, .. } => Box::pin(async move {
+                self.client
+                    .query(
+                        &self.member,
+                        &[
+                            &change.kind,
+                            &change.room,
+                            &change.by,
+                            &change.user,
+                            &ROOMS_TOPIC,
+                            &ROOMS_URL,
+                        ],
                     )
                     .await
             }),

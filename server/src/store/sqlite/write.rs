@@ -7,7 +7,7 @@ use tokio::sync::oneshot;
 
 use super::accounts::{self, AccountOp, Applied};
 use super::{message_from_row, now_ms, MESSAGE_COLUMNS};
-use crate::domain::{NewMessage, RoomName, ROOMS_TOPIC, ROOMS_URL};
+use crate::domain::{Message, NewMessage, RoomName, ROOMS_TOPIC, ROOMS_URL};
 use crate::hub::{Hub, HubEvent};
 use crate::store::accounts::AccountResult;
 use crate::store::{Appended, IdempotencyKey, LoggedEvent, Retention, StoreError, StoreResult};
@@ -341,11 +341,15 @@ fn append(
         )?
         .execute(params![key.0, request, id, created_at])?;
     }
-    let message = conn
-        .prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
-        ))?
-        .query_row([id], message_from_row)?;
+    // Everything the answer holds is known here: no need to read the row back.
+    let message = Message {
+        id,
+        room: message.room.clone(),
+        author: message.author.clone(),
+        text: message.text.clone(),
+        created_at: super::rfc3339(created_at),
+        event_id,
+    };
     Ok(Appended {
         message,
         replayed: false,
