@@ -797,7 +797,14 @@ function start() {
   // Back from the back/forward cache: the leader forgot this tab at `pagehide`.
   addEventListener("pageshow", (e) => e.persisted && tabs.post({ type: "showing", room: state.room }));
 
-  registerServiceWorker({ onMessage: onSwMessage, onWaiting: renderUpdate });
+  registerServiceWorker({
+    onMessage: onSwMessage,
+    onWaiting: renderUpdate,
+    onControlled: () => {
+      loadRooms();
+      loadRecent();
+    },
+  });
 
   setInterval(() => {
     announcePresence();

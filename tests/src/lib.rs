@@ -37,3 +37,32 @@ pub fn artifacts_dir() -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
+
+/// Ends a browser test: on failure, each browser's console, a screenshot of it and the server's
+/// log go to stderr and `artifacts/`; every browser is closed either way. Returns the test's
+/// outcome first, then any failure to close.
+pub async fn finish(
+    app: &TestApp,
+    browsers: impl IntoIterator<Item = Browser>,
+    outcome: anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let browsers: Vec<Browser> = browsers.into_iter().collect();
+    if outcome.is_err() {
+        for browser in &browsers {
+            browser.dump_console().await;
+            let _ = browser
+                .screenshot(&format!("{}-failure.png", browser.name()))
+                .await;
+        }
+        eprintln!("{}", app.log_tail());
+    }
+    let mut quit = Ok(());
+    for browser in browsers {
+        let closed = browser.quit().await;
+        if quit.is_ok() {
+            quit = closed;
+        }
+    }
+    outcome?;
+    quit
+}

@@ -11,7 +11,7 @@ use anyhow::ensure;
 use nudge_e2e::app::{AppOptions, Connection};
 use nudge_e2e::browser::Viewport;
 use nudge_e2e::page::wait_for_page;
-use nudge_e2e::{spawn_app_with, wait_until, Browser, TestApp};
+use nudge_e2e::{finish, spawn_app_with, wait_until, Browser, TestApp};
 
 const SETTLE: Duration = Duration::from_secs(20);
 
@@ -24,13 +24,7 @@ async fn the_stream_and_the_api_reads_share_one_http2_connection() -> anyhow::Re
     .await?;
     let browser = Browser::launch("h2", Viewport::DESKTOP).await?;
     let outcome = checks(&app, &browser).await;
-    if outcome.is_err() {
-        browser.dump_console().await;
-        eprintln!("{}", app.log_tail());
-    }
-    let quit = browser.quit().await;
-    outcome?;
-    quit
+    finish(&app, [browser], outcome).await
 }
 
 fn carried(connection: &Connection, prefix: &str) -> bool {

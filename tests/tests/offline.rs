@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 use nudge_e2e::browser::Viewport;
 use nudge_e2e::page::{cached_recent, post_via_form, wait_for_page, Snapshot, POLL};
-use nudge_e2e::{spawn_app, wait_until, Browser, TestApp};
+use nudge_e2e::{finish, spawn_app, wait_until, Browser, TestApp};
 
 const ROOM: &str = "general";
 const SEEDED: usize = 12;
@@ -29,16 +29,7 @@ async fn messages_typed_offline_go_up_once_in_order() -> anyhow::Result<()> {
         Browser::launch("offline-phone", Viewport::PHONE)
     )?;
     let outcome = offline_compose(&mut app, &a, &b).await;
-    if outcome.is_err() {
-        a.dump_console().await;
-        b.dump_console().await;
-        eprintln!("{}", app.log_tail());
-    }
-    let quit_a = a.quit().await;
-    let quit_b = b.quit().await;
-    outcome?;
-    quit_a?;
-    quit_b
+    finish(&app, [a, b], outcome).await
 }
 
 async fn offline_compose(app: &mut TestApp, a: &Browser, b: &Browser) -> anyhow::Result<()> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::ensure;
 use nudge_e2e::browser::Viewport;
 use nudge_e2e::page::{cached_recent, cached_urls, post_via_form, wait_for_page, POLL};
-use nudge_e2e::{spawn_app, wait_until, Browser, TestApp};
+use nudge_e2e::{finish, spawn_app, wait_until, Browser, TestApp};
 
 const SETTLE: Duration = Duration::from_secs(20);
 
@@ -16,13 +16,7 @@ async fn the_form_posts_once_and_remembers_the_name() -> anyhow::Result<()> {
     let app = spawn_app().await?;
     let browser = Browser::launch("page", Viewport::PHONE).await?;
     let outcome = form_checks(&app, &browser).await;
-    if outcome.is_err() {
-        browser.dump_console().await;
-        eprintln!("{}", app.log_tail());
-    }
-    let quit = browser.quit().await;
-    outcome?;
-    quit
+    finish(&app, [browser], outcome).await
 }
 
 async fn form_checks(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {

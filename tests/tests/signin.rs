@@ -11,7 +11,7 @@ use nudge_e2e::page::{
     account, cached_recent, cached_urls, click, outbox_texts, post_via_form, sign_in_via_form,
     wait_for_page, Account, Snapshot, POLL,
 };
-use nudge_e2e::{spawn_app, wait_until, Browser, TestApp};
+use nudge_e2e::{finish, spawn_app, wait_until, Browser, TestApp};
 
 /// Page loads, SW installs, argon2 in a debug build, a server restart and the stream's retry.
 const SETTLE: Duration = Duration::from_secs(20);
@@ -27,8 +27,8 @@ async fn members_come_and_go_and_strangers_are_told_to_sign_in() -> anyhow::Resu
         Browser::launch("signin-bob", Viewport::DESKTOP)
     )?;
     let outcome = membership(&app, &ann, &bob).await;
-    let bob_done = finish(&app, bob, Ok(())).await;
-    finish(&app, ann, outcome).await?;
+    let bob_done = finish(&app, [bob], Ok(())).await;
+    finish(&app, [ann], outcome).await?;
     bob_done
 }
 
@@ -39,7 +39,7 @@ async fn signing_out_forgets_private_rooms_but_not_public_ones() -> anyhow::Resu
         .await?;
     let browser = Browser::launch("signin", Viewport::DESKTOP).await?;
     let outcome = sign_out_clears_private(&mut app, &browser).await;
-    finish(&app, browser, outcome).await
+    finish(&app, [browser], outcome).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,25 +47,7 @@ async fn signing_out_with_unsent_messages_asks_first() -> anyhow::Result<()> {
     let mut app = spawn_app().await?;
     let browser = Browser::launch("signin-outbox", Viewport::DESKTOP).await?;
     let outcome = sign_out_with_pending(&mut app, &browser).await;
-    finish(&app, browser, outcome).await
-}
-
-/// Reports a failure with the browser's and the server's logs, and always closes the browser.
-async fn finish(
-    app: &TestApp,
-    browser: Browser,
-    outcome: anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    if outcome.is_err() {
-        browser.dump_console().await;
-        let _ = browser
-            .screenshot(&format!("{}-failure.png", browser.name()))
-            .await;
-        eprintln!("{}", app.log_tail());
-    }
-    let quit = browser.quit().await;
-    outcome?;
-    quit
+    finish(&app, [browser], outcome).await
 }
 
 /// Opens `/#general`, live and controlled by the SW: the first visit's reads went out before

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context};
 use nudge_e2e::browser::Viewport;
 use nudge_e2e::page::{cached_recent, snapshot, wait_for_page, Snapshot, POLL};
-use nudge_e2e::{spawn_app, wait_until, Browser, TestApp};
+use nudge_e2e::{finish, spawn_app, wait_until, Browser, TestApp};
 use thirtyfour::WindowHandle;
 
 const ROOM: &str = "general";
@@ -26,13 +26,7 @@ async fn three_tabs_share_one_stream_and_one_refresh() -> anyhow::Result<()> {
     }
     let browser = Browser::launch("tabs", Viewport::DESKTOP).await?;
     let outcome = three_tabs(&app, &browser).await;
-    if outcome.is_err() {
-        browser.dump_console().await;
-        eprintln!("{}", app.log_tail());
-    }
-    let quit = browser.quit().await;
-    outcome?;
-    quit
+    finish(&app, [browser], outcome).await
 }
 
 async fn three_tabs(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {

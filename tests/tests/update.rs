@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{ensure, Context};
 use nudge_e2e::browser::Viewport;
 use nudge_e2e::page::{cache_names, snapshot, wait_for_page, POLL};
-use nudge_e2e::{spawn_app_with, wait_until, AppOptions, Browser, TestApp};
+use nudge_e2e::{finish, spawn_app_with, wait_until, AppOptions, Browser, TestApp};
 use thirtyfour::By;
 
 const SETTLE: Duration = Duration::from_secs(20);
@@ -25,13 +25,7 @@ async fn a_new_build_is_offered_and_replaces_the_old_one() -> anyhow::Result<()>
     .await?;
     let browser = Browser::launch("update", Viewport::DESKTOP).await?;
     let outcome = update(&app, &browser).await;
-    if outcome.is_err() {
-        browser.dump_console().await;
-        eprintln!("{}", app.log_tail());
-    }
-    let quit = browser.quit().await;
-    outcome?;
-    quit
+    finish(&app, [browser], outcome).await
 }
 
 async fn update(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {

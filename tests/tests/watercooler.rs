@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context};
 use nudge_e2e::browser::Viewport;
 use nudge_e2e::page::{cached_recent, post_via_form, wait_for_page, Snapshot};
-use nudge_e2e::{spawn_app, wait_until, Browser, TestApp};
+use nudge_e2e::{finish, spawn_app, wait_until, Browser, TestApp};
 
 const ROOM: &str = "general";
 const SEEDED: usize = 12;
@@ -41,17 +41,7 @@ async fn a_post_nudges_another_session_and_the_room_survives_offline() -> anyhow
     )?;
 
     let outcome = nudge_then_offline(&mut app, &a, &b).await;
-    if outcome.is_err() {
-        a.dump_console().await;
-        b.dump_console().await;
-        eprintln!("{}", app.log_tail());
-    }
-    let quit_a = a.quit().await;
-    let quit_b = b.quit().await;
-    outcome?;
-    quit_a?;
-    quit_b?;
-    Ok(())
+    finish(&app, [a, b], outcome).await
 }
 
 async fn nudge_then_offline(app: &mut TestApp, a: &Browser, b: &Browser) -> anyhow::Result<()> {

@@ -6,8 +6,11 @@
 // waiting SW, which activates and claims every tab; each tab that had a controller before then
 // reloads on `controllerchange`, so every tab runs the new code together.
 
-/** Registers `/sw.js`; calls `onWaiting(accept)` whenever a new version waits to take over. */
-export async function registerServiceWorker({ onMessage, onWaiting }) {
+/**
+ * Registers `/sw.js`; calls `onWaiting(accept)` whenever a new version waits to take over, and
+ * `onControlled()` when a first visit's SW takes control of this tab.
+ */
+export async function registerServiceWorker({ onMessage, onWaiting, onControlled = () => {} }) {
   if (!("serviceWorker" in navigator)) return null;
   const sw = navigator.serviceWorker;
   sw.addEventListener("message", onMessage);
@@ -20,6 +23,10 @@ export async function registerServiceWorker({ onMessage, onWaiting }) {
     if (controller && !reloading) {
       reloading = true;
       location.reload();
+    } else if (!controller) {
+      // What this tab read before the claim went past the SW, so nothing of it is stored yet:
+      // reading it again now is what makes the room open offline after a first visit.
+      onControlled();
     }
     controller = sw.controller;
   });
