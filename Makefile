@@ -36,13 +36,13 @@ test: sw
 	scripts/test-summary.sh target/test-output.log; exit $$status
 
 test-server:
-	@cargo test -p nudge-server
+	@cargo test --no-fail-fast -p nudge-server
 
 test-sw:
 	@scripts/test-sw.sh
 
 test-e2e:
-	@NUDGE_BIN=$(CURDIR)/target/debug/nudge NUDGE_WWW=$(CURDIR)/www cargo test -p nudge-e2e -- --test-threads=1
+	@NUDGE_BIN=$(CURDIR)/target/debug/nudge NUDGE_WWW=$(CURDIR)/www cargo test --no-fail-fast -p nudge-e2e -- --test-threads=1
 
 # The systemd unit, the Dockerfile and (where nginx is installed) the nginx configuration.
 test-deploy:
