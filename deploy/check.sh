@@ -28,15 +28,27 @@ for flag in $flags; do
 done
 echo "ok: every flag in nudge.service is one nudge accepts"
 
-# nginx: a full syntax check when nginx is here.
-if command -v nginx >/dev/null; then
+# nginx: a full syntax check (setup.sh extracts a binary into target/tools/; a system nginx
+# works too), with a throwaway certificate in place of the real ones.
+nginx=target/tools/nginx/usr/sbin/nginx
+[ -x "$nginx" ] || nginx=$(command -v nginx || true)
+if [ -n "$nginx" ]; then
   conf=$root/nginx.conf
-  printf 'events {}\nhttp {\n%s\n}\n' "$(sed 's#/etc/ssl/[^;]*#'"$root"'/snake.pem#' deploy/nginx.conf)" >"$conf"
+  mkdir -p "$root/logs"
+  # nginx -t also creates its temp directories: keep them in the scratch root.
+  temps=""
+  for t in client_body proxy fastcgi uwsgi scgi; do temps+="${t}_temp_path $root/$t; "; done
+  temps+="access_log $root/access.log; "
+  printf 'events {}\nhttp {\n%s\n%s\n}\n' "$temps" \
+    "$(sed 's#/etc/ssl/[^;]*#'"$root"'/snake.pem#' deploy/nginx.conf)" >"$conf"
   openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 \
     -keyout "$root/snake.pem" -out "$root/snake.crt" >/dev/null 2>&1
   cat "$root/snake.crt" >>"$root/snake.pem"
-  nginx -t -c "$conf" -p "$root" >/dev/null 2>&1 || fail "nginx -t: $(nginx -t -c "$conf" -p "$root" 2>&1)"
-  echo "ok: deploy/nginx.conf passes nginx -t"
+  out=$("$nginx" -t -e stderr -p "$root" -c "$conf" 2>&1) || fail "nginx -t: $out"
+  echo "ok: deploy/nginx.conf passes nginx -t ($("$nginx" -v 2>&1 | sed 's/.*: //'))"
+else
+  echo "deploy check: no nginx binary, so deploy/nginx.conf was not checked" >&2
+  exit 1
 fi
 
 # Dockerfile: multi-stage, non-root at run time, and every COPY source exists.

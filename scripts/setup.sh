@@ -58,3 +58,19 @@ if ! command -v wasm-pack >/dev/null; then
   say "installing wasm-pack (about 5 minutes, once)"
   cargo install wasm-pack --locked
 fi
+
+# 5. An nginx binary, only to check deploy/nginx.conf with `nginx -t`: extracted from Debian's
+#    package into target/tools/ rather than installed, so that no nginx service is set up.
+nginx_root=target/tools/nginx
+if ! [ -x "$nginx_root/usr/sbin/nginx" ]; then
+  say "fetching nginx (extracted into $nginx_root, not installed) to check deploy/nginx.conf"
+  work=$(mktemp -d)
+  if ! (cd "$work" && apt-get download nginx >/dev/null 2>&1); then
+    $([ "$(id -u)" -eq 0 ] || echo sudo) apt-get update -qq
+    (cd "$work" && apt-get download nginx >/dev/null 2>&1) || say "could not fetch nginx: its check will be skipped"
+  fi
+  for deb in "$work"/nginx_*.deb; do
+    [ -e "$deb" ] && mkdir -p "$nginx_root" && dpkg-deb -x "$deb" "$nginx_root"
+  done
+  rm -rf "$work"
+fi

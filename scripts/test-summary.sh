@@ -11,7 +11,7 @@ awk '
       if ($(i+1) ~ /^ignored;?$/) ignored += $i
     }
   }
-  /^ok: deploy\// { passed += 1 }
+  /^ok: / { passed += 1 }
   /^deploy check: / { failed += 1 }
   END { printf "total: %d passed, %d failed, %d skipped\n", passed, failed, ignored }
 ' "$log"
