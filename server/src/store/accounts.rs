@@ -1,6 +1,5 @@
 //! Users, sessions and private rooms, behind a trait of their own so that handlers never know
-//! the backend, and so that a backend can offer the message log without them ([`Unsupported`]
-//! answers every call with [`AccountError::NotImplemented`]).
+//! the backend (SQLite and PostgreSQL both implement it).
 //!
 //! Who may read what is not asked of this trait on every delivery: the backend keeps the hub's
 //! [`AccessView`](crate::access::AccessView) in step with the memberships it commits.
@@ -108,46 +107,4 @@ pub trait Accounts: Send + Sync + 'static {
         by: &UserName,
         user: &UserName,
     ) -> AccountResult<()>;
-}
-
-/// The accounts of a backend that has none yet: every call is [`AccountError::NotImplemented`].
-pub struct Unsupported;
-
-#[async_trait]
-impl Accounts for Unsupported {
-    fn available(&self) -> bool {
-        false
-    }
-
-    async fn register(&self, _: &UserName, _: String, _: NewSession) -> AccountResult<()> {
-        Err(AccountError::NotImplemented)
-    }
-
-    async fn password_hash(&self, _: &UserName) -> AccountResult<Option<String>> {
-        Err(AccountError::NotImplemented)
-    }
-
-    async fn start_session(&self, _: &UserName, _: NewSession) -> AccountResult<()> {
-        Err(AccountError::NotImplemented)
-    }
-
-    async fn session_user(&self, _: TokenHash) -> AccountResult<Option<UserName>> {
-        Err(AccountError::NotImplemented)
-    }
-
-    async fn end_session(&self, _: TokenHash) -> AccountResult<()> {
-        Err(AccountError::NotImplemented)
-    }
-
-    async fn create_private_room(&self, _: &RoomName, _: &UserName) -> AccountResult<bool> {
-        Err(AccountError::NotImplemented)
-    }
-
-    async fn add_member(&self, _: &RoomName, _: &UserName, _: &UserName) -> AccountResult<()> {
-        Err(AccountError::NotImplemented)
-    }
-
-    async fn remove_member(&self, _: &RoomName, _: &UserName, _: &UserName) -> AccountResult<()> {
-        Err(AccountError::NotImplemented)
-    }
 }
