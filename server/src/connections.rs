@@ -55,10 +55,19 @@ impl ConnectionLog {
 
     /// Numbers a new connection (called from `on_connect`).
     pub fn on_connect(&self, extensions: &mut Extensions) {
-        extensions.insert(ConnectionId(self.next.fetch_add(1, Ordering::Relaxed)));
+        extensions.insert(self.number());
     }
 
-    fn record(&self, id: u64, version: String, request: String) {
+    /// The next connection's number.
+    pub fn number(&self) -> ConnectionId {
+        ConnectionId(self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Adds `request` (method and target) to connection `id`'s record.
+    pub fn record(&self, id: u64, version: String, request: String) {
+        if !self.enabled() {
+            return;
+        }
         let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
         let record = records.entry(id).or_insert_with(|| ConnectionRecord {
             id,

@@ -3,7 +3,11 @@
 //!
 //! Module map:
 //! - [`config`]: typed settings from flags and the environment (clap).
-//! - [`startup`]: binds the listeners first, then builds and runs the actix-web app.
+//! - [`startup`]: binds the listeners first, then builds and runs the server.
+//! - [`listeners`]: actix-server, actix-http and the actix-web app put together, with a new
+//!   plain connection first offered to [`stream_connection`].
+//! - [`stream_connection`]: connections dedicated to one event stream, served outside
+//!   actix-web's HTTP/1 dispatcher to keep an idle subscriber small.
 //! - [`tls`]: rustls configuration and the self-signed development certificate.
 //! - [`connections`]: the optional per-connection request log (HTTP version, requests).
 //! - [`routes`]: one file per endpoint group, each with a `configure` function.
@@ -32,6 +36,7 @@ pub mod error;
 pub mod http_cache;
 pub mod hub;
 pub mod limits;
+pub mod listeners;
 pub mod metrics;
 pub mod presence;
 pub mod routes;
@@ -39,6 +44,7 @@ pub mod security;
 pub mod sse;
 pub mod startup;
 pub mod store;
+pub mod stream_connection;
 pub mod tls;
 pub mod topic;
 

@@ -19,6 +19,9 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use crate::auth::session::SessionToken;
 use crate::error::ApiError;
 
+/// The header a trusted proxy names the client in (its last hop counts).
+pub const FORWARDED_FOR: &str = "x-forwarded-for";
+
 /// The limits of one server; a cheap handle.
 #[derive(Clone)]
 pub struct Limits {
@@ -68,18 +71,24 @@ impl Limits {
 
     /// The client's address: the peer, or behind a trusted proxy the last `X-Forwarded-For` hop.
     pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
-        if self.trust_forwarded_for {
-            let forwarded = req
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit(',').next())
-                .and_then(|ip| ip.trim().parse().ok());
-            if forwarded.is_some() {
-                return forwarded;
-            }
-        }
-        req.peer_addr().map(|a| a.ip())
+        let forwarded_for = req
+            .headers()
+            .get(FORWARDED_FOR)
+            .and_then(|v| v.to_str().ok());
+        self.client_ip_of(forwarded_for, req.peer_addr().map(|a| a.ip()))
+    }
+
+    /// [`Limits::client_ip`] from the `X-Forwarded-For` value and the peer's address.
+    pub fn client_ip_of(
+        &self,
+        forwarded_for: Option<&str>,
+        peer: Option<IpAddr>,
+    ) -> Option<IpAddr> {
+        let forwarded = forwarded_for
+            .filter(|_| self.trust_forwarded_for)
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|ip| ip.trim().parse().ok());
+        forwarded.or(peer)
     }
 
     /// Takes one of `ip`'s stream slots, or says how long to wait.

@@ -89,6 +89,11 @@ impl Metrics {
         })
     }
 
+    /// Counts one response.
+    pub fn count_response(&self, labels: &ResponseLabels) {
+        self.responses.get_or_create(labels).inc();
+    }
+
     /// Records how long a durable write took.
     pub fn observe_write(&self, took: Duration) {
         self.write_seconds.observe(took.as_secs_f64());
@@ -132,21 +137,26 @@ pub async fn observe_responses(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
+    let labels = ResponseLabels {
+        method,
+        route,
+        status,
+    };
+    log_response(&labels, response.request().path(), started);
+    if let Some(metrics) = metrics {
+        metrics.count_response(&labels);
+    }
+    Ok(response)
+}
+
+/// The request log line, the same for every path that serves a request.
+pub fn log_response(labels: &ResponseLabels, path: &str, started: std::time::Instant) {
     tracing::info!(
         target: "nudge::http",
-        %method,
-        path = response.request().path(),
-        status,
+        method = %labels.method,
+        path,
+        status = labels.status,
         micros = started.elapsed().as_micros() as u64,
         "request"
     );
-    if let Some(metrics) = metrics {
-        let labels = ResponseLabels {
-            method,
-            route,
-            status,
-        };
-        metrics.responses.get_or_create(&labels).inc();
-    }
-    Ok(response)
 }

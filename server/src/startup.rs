@@ -7,17 +7,16 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
-use actix_web::{web, App, HttpServer};
+use actix_server::Server;
 use anyhow::Context;
 
-use crate::connections::{self, ConnectionLog};
+use crate::connections::ConnectionLog;
 use crate::hub::Hub;
-use crate::limits::{self, Limits};
-use crate::metrics::{self as metrics_mw, Metrics};
+use crate::limits::Limits;
+use crate::listeners;
+use crate::metrics::Metrics;
 use crate::presence::Presence;
-use crate::routes::{self, AppState};
-use crate::security::{self, AllowedOrigins};
+use crate::routes::AppState;
 use crate::store::metered::MeteredStore;
 use crate::store::{self, Retention};
 use crate::tls;
@@ -75,52 +74,7 @@ impl Application {
             Some((listener, _)) => Some(listener.local_addr()?),
             None => None,
         };
-        let app_state = state.clone();
-        let send_buffer = state.config.send_buffer_bytes;
-        let connection_log = state.connections.clone();
-        let server = HttpServer::new(move || {
-            let config = app_state.config.clone();
-            let origins = AllowedOrigins(config.cors_origins.clone());
-            // The last `wrap` runs first: log, count, then CORS, origin check, rate limit.
-            App::new()
-                .wrap(actix_web::middleware::from_fn(limits::limit_writes))
-                .wrap(actix_web::middleware::from_fn(security::same_origin_writes))
-                .wrap(actix_web::middleware::Condition::new(
-                    !origins.0.is_empty(),
-                    security::cors(&origins),
-                ))
-                .wrap(security::default_headers())
-                .wrap(actix_web::middleware::from_fn(
-                    metrics_mw::observe_responses,
-                ))
-                .wrap(actix_web::middleware::from_fn(connections::record_requests))
-                .app_data(web::Data::new(app_state.clone()))
-                .app_data(web::Data::new(app_state.metrics.clone()))
-                .app_data(web::Data::new(app_state.connections.clone()))
-                .app_data(web::Data::new(app_state.limits.clone()))
-                .app_data(web::Data::new(origins))
-                .configure(|cfg| routes::configure(cfg, &config))
-        })
-        .on_connect(move |connection, extensions| {
-            connection_log.on_connect(extensions);
-            if send_buffer > 0 {
-                if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                    let _ = socket2::SockRef::from(tcp).set_send_buffer_size(send_buffer);
-                }
-            }
-        })
-        // An event-stream client never half-closes; treating EOF as gone is what lets a closed
-        // stream be forgotten at once instead of at the next heartbeat write.
-        .h1_allow_half_closed(false)
-        .listen(listener)?;
-        let server = match tls {
-            Some((listener, tls_config)) => server.listen_rustls_0_23(listener, tls_config)?,
-            None => server,
-        }
-        // Signals are handled in `run_until_stopped`, which must end the streams first.
-        .disable_signals()
-        .shutdown_timeout(10)
-        .run();
+        let server = listeners::serve(&state, listener, tls)?;
         Ok(Self {
             server,
             local_addr,

@@ -20,8 +20,6 @@ mod machine;
 mod postgres;
 mod process;
 
-use std::time::Duration;
-
 use client::{durable_writes, latency_rounds, open_subscribers, Stats};
 use process::ServerProcess;
 
@@ -51,7 +49,7 @@ async fn run() -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(usize::MAX)
         .build()?;
-    // `cargo bench … -- writes` (or `delivery`, `postgres`) runs only that section.
+    // `cargo bench … -- writes` (or `delivery`, `memory`, `postgres`) runs only that section.
     let only: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
@@ -62,6 +60,9 @@ async fn run() -> anyhow::Result<()> {
     }
     if wanted("delivery") {
         delivery(&client).await?;
+    }
+    if wanted("memory") {
+        memory().await?;
     }
     if wanted("postgres") {
         postgres::run(&client).await?;
@@ -89,24 +90,19 @@ async fn writes(client: &reqwest::Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Delivery latency beside the floor, and memory per idle subscriber.
+/// Delivery latency beside the floor.
 async fn delivery(client: &reqwest::Client) -> anyhow::Result<()> {
     println!("\n## POST to delivery, milliseconds ({ROUNDS} events per size)\n");
     println!("| subscribers | nudge p50 / p99 / max | floor p50 / p99 / max | p99 ratio |");
     println!("| ---: | ---: | ---: | ---: |");
-    let mut memory = Vec::new();
     for subscribers in SUBSCRIBERS {
         let nudge = ServerProcess::nudge()?;
-        let before = nudge.rss_kib()?;
         let subs = open_subscribers(&nudge.base, subscribers).await?;
-        let nudge_rss = (nudge.rss_kib()? - before) as f64 * 1024.0 / subscribers as f64;
         let nudge_stats = latency_rounds(client, &nudge.base, subs, ROUNDS).await?;
         drop(nudge);
 
         let floor = ServerProcess::baseline("floor")?;
-        let before = floor.rss_kib()?;
         let subs = open_subscribers(&floor.base, subscribers).await?;
-        let floor_rss = (floor.rss_kib()? - before) as f64 * 1024.0 / subscribers as f64;
         let floor_stats = latency_rounds(client, &floor.base, subs, ROUNDS).await?;
         drop(floor);
 
@@ -116,20 +112,20 @@ async fn delivery(client: &reqwest::Client) -> anyhow::Result<()> {
             fmt_stats(&floor_stats),
             nudge_stats.p99 / floor_stats.p99
         );
-        let plain = ServerProcess::baseline("actix-stream")?;
-        let before = plain.rss_kib()?;
-        let subs = open_subscribers(&plain.base, subscribers).await?;
-        let plain_rss = (plain.rss_kib()? - before) as f64 * 1024.0 / subscribers as f64;
-        drop(subs);
-        drop(plain);
-        memory.push((subscribers, nudge_rss, plain_rss, floor_rss));
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    Ok(())
+}
 
+/// Resident memory per idle subscriber: nudge beside a plain actix-web stream and the floor.
+async fn memory() -> anyhow::Result<()> {
     println!("\n## Resident memory per idle subscriber\n");
     println!("| subscribers | nudge | plain actix-web stream | floor | nudge / actix-web | nudge / floor |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (subscribers, nudge, plain, floor) in memory {
+    for subscribers in SUBSCRIBERS {
+        let nudge = rss_per_subscriber(ServerProcess::nudge()?, subscribers).await?;
+        let plain =
+            rss_per_subscriber(ServerProcess::baseline("actix-stream")?, subscribers).await?;
+        let floor = rss_per_subscriber(ServerProcess::baseline("floor")?, subscribers).await?;
         println!(
             "| {subscribers} | {:.1} KB | {:.1} KB | {:.1} KB | {:.2}× | {:.2}× |",
             nudge / 1000.0,
@@ -140,6 +136,17 @@ async fn delivery(client: &reqwest::Client) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Bytes of resident memory the server grew by per subscriber, once `subscribers` streams are
+/// open and have their response heads.
+async fn rss_per_subscriber(server: ServerProcess, subscribers: usize) -> anyhow::Result<f64> {
+    let before = server.rss_kib()?;
+    let subs = open_subscribers(&server.base, subscribers).await?;
+    let grown = server.rss_kib()?.saturating_sub(before);
+    drop(subs);
+    drop(server);
+    Ok(grown as f64 * 1024.0 / subscribers as f64)
 }
 
 fn fmt_stats(stats: &Stats) -> String {

@@ -24,13 +24,20 @@ use session::SessionToken;
 /// The signed-in user, when the request carries a live session. On a backend without
 /// accounts nobody is signed in.
 pub async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<Option<UserName>, ApiError> {
-    if !state.accounts.available() {
-        return Ok(None);
+    session_user(SessionToken::from_request(req), state).await
+}
+
+/// The user of a session token, when it names a live session.
+pub async fn session_user(
+    token: Option<SessionToken>,
+    state: &AppState,
+) -> Result<Option<UserName>, ApiError> {
+    match token {
+        Some(token) if state.accounts.available() => {
+            Ok(state.accounts.session_user(token.hash()).await?)
+        }
+        _ => Ok(None),
     }
-    let Some(token) = SessionToken::from_request(req) else {
-        return Ok(None);
-    };
-    Ok(state.accounts.session_user(token.hash()).await?)
 }
 
 /// The signed-in user, or 401 (501 on a backend without accounts).

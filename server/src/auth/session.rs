@@ -32,9 +32,16 @@ impl SessionToken {
 
     /// The token of the request's session cookie, when it has one of the right shape.
     pub fn from_request(req: &HttpRequest) -> Option<Self> {
-        req.headers()
-            .get_all(header::COOKIE)
-            .filter_map(|value| value.to_str().ok())
+        Self::from_cookie_headers(
+            req.headers()
+                .get_all(header::COOKIE)
+                .filter_map(|value| value.to_str().ok()),
+        )
+    }
+
+    /// [`SessionToken::from_request`] over the raw values of the request's `Cookie` headers.
+    pub fn from_cookie_headers<'a>(values: impl Iterator<Item = &'a str>) -> Option<Self> {
+        values
             .flat_map(|value| value.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
             .find(|(name, _)| *name == COOKIE_NAME)

@@ -11,19 +11,22 @@
 //! read at that moment.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use actix_web::http::header::{self, HeaderName};
+use actix_web::http::header::HeaderName;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{wrong_method, AppState};
-use crate::auth::{forbidden, not_signed_in, signed_in};
+use crate::auth::session::SessionToken;
+use crate::auth::{forbidden, not_signed_in, session_user};
 use crate::error::ApiError;
 use crate::sse::{changed_frame, event_stream, reset_frame, retry_frame, StreamPlan};
 use crate::store::LoggedEvent;
 use crate::topic::TopicSet;
 
-const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+/// The header EventSource resends its last id in.
+pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// Reconnection delay the browser is told, before jitter.
 const RETRY_BASE_MS: u64 = 1_000;
 /// Up to this much is added at random, spreading reconnections after a restart.
@@ -38,11 +41,60 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// The headers of every event-stream response (besides the security headers), on either path
+/// that serves one.
+pub const EVENT_STREAM_HEADERS: [(&str, &str); 3] = [
+    ("content-type", "text/event-stream"),
+    ("cache-control", "no-store"),
+    // Tells nginx (and proxies that follow it) not to buffer the stream.
+    ("x-accel-buffering", "no"),
+];
+
+/// What opening a stream reads from its request, whichever HTTP path carried it (actix-web's,
+/// or a connection dedicated to one stream: [`crate::stream_connection`]).
+pub struct StreamRequest {
+    /// The query's pairs, in order.
+    pub query: Vec<(String, String)>,
+    /// The `Last-Event-ID` header, if any (it wins over the `lastEventId` parameter).
+    pub last_event_id: Option<String>,
+    /// The session cookie's token, if it has one of the right shape.
+    pub session: Option<SessionToken>,
+    /// The client's address, for the cap on streams per address.
+    pub client_ip: Option<IpAddr>,
+}
+
 async fn subscribe(
     req: HttpRequest,
     query: web::Query<Vec<(String, String)>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let request = StreamRequest {
+        query: query.into_inner(),
+        last_event_id: req
+            .headers()
+            .get(LAST_EVENT_ID)
+            .map(|v| v.to_str().unwrap_or("not-ascii").to_owned()),
+        session: SessionToken::from_request(&req),
+        client_ip: state.limits.client_ip(&req),
+    };
+    let plan = open_stream(&state, request).await?;
+    let mut response = HttpResponse::Ok();
+    for header in EVENT_STREAM_HEADERS {
+        response.insert_header(header);
+    }
+    Ok(response.streaming(event_stream(plan)))
+}
+
+/// Checks a stream request and subscribes it: the topics, who is asking and whether they may
+/// read them, the per-address cap; then the preface (`retry:`, and a reset or the replay).
+/// Everything that can refuse the stream happens here, before a byte of it is sent.
+pub async fn open_stream(state: &AppState, request: StreamRequest) -> Result<StreamPlan, ApiError> {
+    let StreamRequest {
+        query,
+        last_event_id,
+        session,
+        client_ip,
+    } = request;
     let topics = TopicSet::parse(
         query
             .iter()
@@ -50,20 +102,16 @@ async fn subscribe(
             .map(|(_, v)| v.as_str()),
     )?;
     // The header wins: it is what the browser sends on its own reconnections.
-    let last_event_id = req
-        .headers()
-        .get(LAST_EVENT_ID)
-        .map(|v| v.to_str().unwrap_or("not-ascii").to_owned())
-        .or_else(|| {
-            query
-                .iter()
-                .find(|(k, _)| k == "lastEventId")
-                .map(|(_, v)| v.clone())
-        });
+    let last_event_id = last_event_id.or_else(|| {
+        query
+            .iter()
+            .find(|(k, _)| k == "lastEventId")
+            .map(|(_, v)| v.clone())
+    });
 
-    let user = signed_in(&req, &state).await?;
+    let user = session_user(session, state).await?;
     let user = user.as_ref().map(|u| u.as_str());
-    let slot = state.limits.open_stream(state.limits.client_ip(&req))?;
+    let slot = state.limits.open_stream(client_ip)?;
     let topics = Arc::new(topics);
     let subscription = state.hub.subscribe_as(topics.clone(), user);
     let access = state.hub.access();
@@ -103,19 +151,14 @@ async fn subscribe(
         }
     }
 
-    let plan = StreamPlan {
+    Ok(StreamPlan {
         preface,
         covered_through,
         subscription,
         heartbeat: state.config.heartbeat(),
         shutdown: state.hub.shutdown_token(),
         slot,
-    };
-    Ok(HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((HeaderName::from_static("x-accel-buffering"), "no"))
-        .streaming(event_stream(plan)))
+    })
 }
 
 /// Keeps each URL once, at its newest event, in id order.

@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 
 use super::{
     Appended, IdempotencyKey, LogRange, LoggedEvent, Retention, Store, StoreError, StoreResult,
@@ -50,7 +50,14 @@ struct Conns {
     path: PathBuf,
     writer: Arc<Mutex<Option<mpsc::Sender<WriteJob>>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// One per read in progress: bounds the read connections (each with its own page cache)
+    /// and the blocking threads running them, however many requests read at once.
+    read_permits: Arc<Semaphore>,
 }
+
+/// Reads that run at once; more wait their turn. With WAL, readers do not block each other or
+/// the writer, so a few per core keep the cores busy.
+const MAX_READERS: usize = 8;
 
 impl SqliteStore {
     /// Opens (creating if needed) `nudge.sqlite3` in `data_dir`, migrates it, makes sure the
@@ -78,6 +85,7 @@ impl SqliteStore {
                 path,
                 writer: Arc::new(Mutex::new(Some(tx))),
                 readers: Arc::new(Mutex::new(Vec::new())),
+                read_permits: Arc::new(Semaphore::new(MAX_READERS)),
             },
             worker: Mutex::new(Some(worker)),
         };
@@ -130,9 +138,16 @@ impl Conns {
         &self,
         read: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
+        let permit = self
+            .read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let readers = self.readers.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let mut conn = match pooled {
                 Some(conn) => conn,

@@ -3,12 +3,44 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::helpers::{spawn_app, spawn_app_with, wait_until};
+use crate::helpers::{spawn_app, spawn_app_with, wait_until, StreamPath};
 use crate::sse_client::{Item, SseClient};
 
-#[tokio::test]
-async fn the_stream_has_the_contract_headers_and_sends_retry_with_jitter() {
-    let app = spawn_app().await;
+/// Runs a test of this file over both of the server's stream paths (see [`StreamPath`]).
+macro_rules! over_both_paths {
+    ($(#[$attr:meta] $name:ident;)*) => {$(
+        mod $name {
+            use super::StreamPath;
+
+            #[$attr]
+            async fn dedicated_connection() {
+                super::$name(StreamPath::Dedicated).await
+            }
+
+            #[$attr]
+            async fn shared_connection() {
+                super::$name(StreamPath::Shared).await
+            }
+        }
+    )*};
+}
+
+over_both_paths! {
+    #[tokio::test] the_stream_has_the_contract_headers_and_sends_retry_with_jitter;
+    #[tokio::test] a_post_produces_exactly_one_light_changed_event;
+    #[tokio::test] prefix_topics_match_below_the_prefix_only;
+    #[tokio::test] resuming_replays_what_was_missed_coalesced_per_url_then_goes_live;
+    #[tokio::test] the_last_event_id_query_parameter_resumes_too;
+    #[tokio::test] an_unusable_last_event_id_gets_a_reset_carrying_the_head;
+    #[tokio::test] an_id_older_than_the_retained_log_gets_a_reset;
+    #[tokio::test] a_heartbeat_comment_keeps_an_idle_stream_alive;
+    #[tokio::test] a_closed_connection_is_forgotten_at_once;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)] resuming_under_concurrent_writes_has_no_gap_and_no_duplicate;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)] a_subscriber_that_never_reads_is_reset_and_the_others_are_not_slowed;
+}
+
+async fn the_stream_has_the_contract_headers_and_sends_retry_with_jitter(path: StreamPath) {
+    let app = spawn_app().await.streams_over(path);
     let mut stream = app.subscribe("topic=rooms/general", None).await;
     assert_eq!(stream.headers["content-type"], "text/event-stream");
     assert_eq!(stream.headers["cache-control"], "no-store");
@@ -19,9 +51,8 @@ async fn the_stream_has_the_contract_headers_and_sends_retry_with_jitter() {
     }
 }
 
-#[tokio::test]
-async fn a_post_produces_exactly_one_light_changed_event() {
-    let app = spawn_app().await;
+async fn a_post_produces_exactly_one_light_changed_event(path: StreamPath) {
+    let app = spawn_app().await.streams_over(path);
     let mut stream = app
         .subscribe("topic=rooms/general&topic=rooms/sync", None)
         .await;
@@ -49,9 +80,8 @@ async fn a_post_produces_exactly_one_light_changed_event() {
     );
 }
 
-#[tokio::test]
-async fn prefix_topics_match_below_the_prefix_only() {
-    let app = spawn_app().await;
+async fn prefix_topics_match_below_the_prefix_only(path: StreamPath) {
+    let app = spawn_app().await.streams_over(path);
     let mut stream = app.subscribe("topic=rooms/*", None).await;
     // Creating a room logs an event on `rooms`, which `rooms/*` must not match.
     let created = app
@@ -67,9 +97,8 @@ async fn prefix_topics_match_below_the_prefix_only() {
     assert_eq!(event.json()["topic"], "rooms/new");
 }
 
-#[tokio::test]
-async fn resuming_replays_what_was_missed_coalesced_per_url_then_goes_live() {
-    let app = spawn_app().await;
+async fn resuming_replays_what_was_missed_coalesced_per_url_then_goes_live(path: StreamPath) {
+    let app = spawn_app().await.streams_over(path);
     let start = app.post_ok("general", "before").await["event_id"]
         .as_i64()
         .unwrap();
@@ -116,9 +145,8 @@ async fn resuming_replays_what_was_missed_coalesced_per_url_then_goes_live() {
     );
 }
 
-#[tokio::test]
-async fn the_last_event_id_query_parameter_resumes_too() {
-    let app = spawn_app().await;
+async fn the_last_event_id_query_parameter_resumes_too(path: StreamPath) {
+    let app = spawn_app().await.streams_over(path);
     let start = app.post_ok("general", "one").await["event_id"]
         .as_i64()
         .unwrap();
@@ -131,9 +159,8 @@ async fn the_last_event_id_query_parameter_resumes_too() {
     assert_eq!(stream.next_event().await.unwrap().id(), missed);
 }
 
-#[tokio::test]
-async fn an_unusable_last_event_id_gets_a_reset_carrying_the_head() {
-    let app = spawn_app().await;
+async fn an_unusable_last_event_id_gets_a_reset_carrying_the_head(path: StreamPath) {
+    let app = spawn_app().await.streams_over(path);
     app.post_ok("general", "one").await;
     for bad in ["abc", "1000000"] {
         let head = app.hub.head();
@@ -149,9 +176,10 @@ async fn an_unusable_last_event_id_gets_a_reset_carrying_the_head() {
     }
 }
 
-#[tokio::test]
-async fn an_id_older_than_the_retained_log_gets_a_reset() {
-    let app = spawn_app_with(|c| c.retain_events = 2).await;
+async fn an_id_older_than_the_retained_log_gets_a_reset(path: StreamPath) {
+    let app = spawn_app_with(|c| c.retain_events = 2)
+        .await
+        .streams_over(path);
     let old = app.post_ok("general", "old").await["event_id"]
         .as_i64()
         .unwrap();
@@ -175,9 +203,10 @@ async fn an_id_older_than_the_retained_log_gets_a_reset() {
     assert_eq!(event.id(), app.hub.head());
 }
 
-#[tokio::test]
-async fn a_heartbeat_comment_keeps_an_idle_stream_alive() {
-    let app = spawn_app_with(|c| c.heartbeat_secs = 1).await;
+async fn a_heartbeat_comment_keeps_an_idle_stream_alive(path: StreamPath) {
+    let app = spawn_app_with(|c| c.heartbeat_secs = 1)
+        .await
+        .streams_over(path);
     let mut stream = app.subscribe("topic=rooms/general", None).await;
     loop {
         match stream.next_item().await.expect("open") {
@@ -191,9 +220,8 @@ async fn a_heartbeat_comment_keeps_an_idle_stream_alive() {
     }
 }
 
-#[tokio::test]
-async fn a_closed_connection_is_forgotten_at_once() {
-    let app = spawn_app().await;
+async fn a_closed_connection_is_forgotten_at_once(path: StreamPath) {
+    let app = spawn_app().await.streams_over(path);
     let streams = [
         app.subscribe("topic=rooms/general", None).await,
         app.subscribe("topic=rooms/*", None).await,
@@ -212,9 +240,8 @@ async fn a_closed_connection_is_forgotten_at_once() {
 /// id it saw. Within each connection ids must strictly increase (no duplicate between replay
 /// and live), and every event up to the last id a connection saw must be covered by it: seen
 /// itself, or superseded by a newer event for the same URL (coalescing). No gap, no duplicate.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resuming_under_concurrent_writes_has_no_gap_and_no_duplicate() {
-    let app = std::sync::Arc::new(spawn_app().await);
+async fn resuming_under_concurrent_writes_has_no_gap_and_no_duplicate(path: StreamPath) {
+    let app = std::sync::Arc::new(spawn_app().await.streams_over(path));
     let start = app.hub.head();
     let (done_tx, done_rx) = tokio::sync::watch::channel(None::<i64>);
 
@@ -312,8 +339,7 @@ async fn resuming_under_concurrent_writes_has_no_gap_and_no_duplicate() {
 /// A subscriber that never reads fills its bounded buffer and is dropped with a `reset`; a
 /// subscriber that reads gets every event meanwhile. (The buffer must hold a whole commit
 /// batch, here at most 16 writes, or even a reader that keeps up would overflow.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_subscriber_that_never_reads_is_reset_and_the_others_are_not_slowed() {
+async fn a_subscriber_that_never_reads_is_reset_and_the_others_are_not_slowed(path: StreamPath) {
     use std::io::{Read, Write};
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -323,7 +349,8 @@ async fn a_subscriber_that_never_reads_is_reset_and_the_others_are_not_slowed() 
             // Small kernel buffers so that the never-reading client blocks the stream soon.
             c.send_buffer_bytes = 8192;
         })
-        .await,
+        .await
+        .streams_over(path),
     );
     let mut fast = app.subscribe("topic=rooms/flood", None).await;
 
@@ -333,6 +360,10 @@ async fn a_subscriber_that_never_reads_is_reset_and_the_others_are_not_slowed() 
     let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
     socket.connect(&addr.into()).unwrap();
     let mut slow: std::net::TcpStream = socket.into();
+    if path == StreamPath::Shared {
+        // Pipelined: actix-web answers this first, then serves the stream on its route.
+        write!(slow, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    }
     write!(
         slow,
         "GET /api/events?topic=rooms/flood HTTP/1.1\r\nHost: x\r\n\r\n"

@@ -19,7 +19,21 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub hub: Hub,
     pub store: std::sync::Arc<dyn Store>,
+    /// Which path the helpers open event streams over.
+    pub stream_path: StreamPath,
     _data: TempDir,
+}
+
+/// The server's two ways of serving an event stream. A stream request that is the first on its
+/// connection gets the connection to itself (served outside actix-web's dispatcher, answered
+/// with `Connection: close`); one that follows another request on a keep-alive connection is
+/// served by actix-web's route. Both must keep the same contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamPath {
+    /// A new connection whose first request opens the stream.
+    Dedicated,
+    /// A keep-alive connection that first carried `GET /healthz`.
+    Shared,
 }
 
 /// Starts a server with default settings.
@@ -43,11 +57,60 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         client: reqwest::Client::new(),
         hub,
         store,
+        stream_path: StreamPath::Dedicated,
         _data: data,
     }
 }
 
 impl TestApp {
+    /// The same app, with streams opened over `path`.
+    pub fn streams_over(mut self, path: StreamPath) -> Self {
+        self.stream_path = path;
+        self
+    }
+
+    /// Sends a stream request over [`TestApp::stream_path`], each on a connection of its own,
+    /// and checks that a stream that opened was served by that path.
+    pub async fn stream_request(
+        &self,
+        query: &str,
+        cookie: Option<&str>,
+        last_event_id: Option<&str>,
+    ) -> reqwest::Response {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()
+            .expect("a client");
+        if self.stream_path == StreamPath::Shared {
+            let health = client.get(self.url("/healthz")).send().await.expect("sent");
+            health
+                .bytes()
+                .await
+                .expect("read to the end, so the connection is reused");
+        }
+        let mut request = client.get(self.url(&format!("/api/events?{query}")));
+        if let Some(cookie) = cookie {
+            request = request.header(reqwest::header::COOKIE, cookie);
+        }
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.expect("the stream request is sent");
+        if response.status() == 200 {
+            let dedicated = response
+                .headers()
+                .get(reqwest::header::CONNECTION)
+                .is_some_and(|v| v == "close");
+            assert_eq!(
+                dedicated,
+                self.stream_path == StreamPath::Dedicated,
+                "/api/events?{query} was served over {:?}",
+                self.stream_path
+            );
+        }
+        response
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -111,11 +174,7 @@ impl TestApp {
     /// Opens an event stream. The server subscribes before it answers, so once the headers are
     /// here every later write reaches this stream.
     pub async fn subscribe(&self, query: &str, last_event_id: Option<&str>) -> SseClient {
-        let mut request = self.client.get(self.url(&format!("/api/events?{query}")));
-        if let Some(id) = last_event_id {
-            request = request.header("Last-Event-ID", id);
-        }
-        let response = request.send().await.expect("the stream opens");
+        let response = self.stream_request(query, None, last_event_id).await;
         assert_eq!(response.status(), 200, "opening /api/events?{query}");
         SseClient::new(response)
     }
@@ -222,7 +281,7 @@ impl TestApp {
 
     /// Opens an event stream as `cookie`'s user without asserting its status.
     pub async fn open_stream_as(&self, query: &str, cookie: Option<&str>) -> reqwest::Response {
-        self.get_as(&format!("/api/events?{query}"), cookie).await
+        self.stream_request(query, cookie, None).await
     }
 
     /// [`TestApp::subscribe`] as `cookie`'s user.

@@ -15,3 +15,4 @@ mod presence;
 mod private_rooms;
 mod process;
 mod security;
+mod stream_connection;

@@ -1,0 +1,192 @@
+//! How the listeners are served: actix-server's workers accept, actix-http speaks HTTP, and
+//! the actix-web app answers, as `HttpServer` would assemble them; except that a new plain-HTTP
+//! connection first passes through [`stream_connection::claim`], which keeps the connections
+//! that open an event stream (see that module for why).
+//!
+//! `HttpServer` cannot hand a connection to anything but its own dispatcher, so the same parts
+//! are put together here. The one thing this needs that actix-web keeps to itself is building
+//! an [`AppConfig`] (the scheme, host and local address the app reports); actix-web exposes its
+//! constructor for its own test server as `__priv_test_new`, and this is pinned by Cargo.lock.
+
+use std::net::{SocketAddr, TcpListener};
+use std::rc::Rc;
+
+use actix_http::{HttpService, Protocol, TlsAcceptorConfig};
+use actix_server::{Server, ServerBuilder};
+use actix_service::{
+    fn_factory, fn_service, map_config, IntoServiceFactory, Service, ServiceFactory,
+    ServiceFactoryExt,
+};
+use actix_web::body::MessageBody;
+use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
+use actix_web::{web, App};
+use tokio::net::TcpStream;
+
+use crate::connections;
+use crate::limits;
+use crate::metrics as metrics_mw;
+use crate::routes::{self, AppState};
+use crate::security::{self, AllowedOrigins};
+use crate::stream_connection::{self, Claim, Replayed};
+
+/// Seconds in-flight requests get to finish after a stop.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
+
+/// Builds the server over the plain listener and, when given, the TLS one; it serves once
+/// awaited or polled by the runtime.
+pub fn serve(
+    state: &AppState,
+    plain: TcpListener,
+    tls: Option<(TcpListener, rustls::ServerConfig)>,
+) -> std::io::Result<Server> {
+    // Signals are handled by the application, which must end the streams first.
+    let builder = ServerBuilder::new()
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
+    let builder = listen_plain(builder, state.clone(), plain)?;
+    let builder = match tls {
+        Some((listener, config)) => listen_tls(builder, state.clone(), listener, config)?,
+        None => builder,
+    };
+    Ok(builder.run())
+}
+
+/// The web app with its middleware; the last `wrap` runs first: record the connection, log and
+/// count, add the security headers, then CORS, the origin check and the rate limits.
+fn app(
+    state: &AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let config = state.config.clone();
+    let origins = AllowedOrigins(config.cors_origins.clone());
+    App::new()
+        .wrap(actix_web::middleware::from_fn(limits::limit_writes))
+        .wrap(actix_web::middleware::from_fn(security::same_origin_writes))
+        .wrap(actix_web::middleware::Condition::new(
+            !origins.0.is_empty(),
+            security::cors(&origins),
+        ))
+        .wrap(security::default_headers())
+        .wrap(actix_web::middleware::from_fn(
+            metrics_mw::observe_responses,
+        ))
+        .wrap(actix_web::middleware::from_fn(connections::record_requests))
+        .app_data(web::Data::new(state.clone()))
+        .app_data(web::Data::new(state.metrics.clone()))
+        .app_data(web::Data::new(state.connections.clone()))
+        .app_data(web::Data::new(state.limits.clone()))
+        .app_data(web::Data::new(origins))
+        .configure(|cfg| routes::configure(cfg, &config))
+}
+
+/// The app as actix-http's service factory, for connections to `addr`.
+fn app_service(
+    state: &AppState,
+    secure: bool,
+    addr: SocketAddr,
+) -> impl ServiceFactory<
+    actix_http::Request,
+    Config = (),
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::HttpResponse,
+    InitError = (),
+> {
+    let factory = app(state)
+        .into_factory()
+        .map_err(|error: actix_web::Error| error.error_response());
+    map_config(factory, move |()| {
+        AppConfig::__priv_test_new(secure, addr.to_string(), addr)
+    })
+}
+
+/// Plain HTTP/1.1: each connection is claimed by an event stream or handed to actix-web.
+fn listen_plain(
+    builder: ServerBuilder,
+    state: AppState,
+    listener: TcpListener,
+) -> std::io::Result<ServerBuilder> {
+    let addr = listener.local_addr()?;
+    let shutdown = builder.graceful_shutdown_signal();
+    builder.listen("nudge-http", listener, move || {
+        let state = Rc::new(state.clone());
+        let log = state.connections.clone();
+        let shutdown = shutdown.clone();
+        let http = HttpService::<Replayed, _, _>::build()
+            .client_request_timeout(std::time::Duration::from_secs(5))
+            // An event-stream client never half-closes; treating EOF as gone is what lets a
+            // closed stream be forgotten at once instead of at the next heartbeat write.
+            .h1_allow_half_closed(false)
+            .local_addr(addr)
+            .graceful_shutdown_signal(move || {
+                let shutdown = shutdown.clone();
+                async move { shutdown.notified().await }
+            })
+            .on_connect_ext(move |_: &Replayed, extensions| log.on_connect(extensions))
+            .finish(app_service(&state, false, addr));
+        fn_factory(move || {
+            let state = state.clone();
+            let http = http.new_service(());
+            async move {
+                let http = Rc::new(http.await?);
+                Ok::<_, ()>(fn_service(move |io: TcpStream| {
+                    let (state, http) = (state.clone(), http.clone());
+                    async move { serve_plain(io, &state, &*http).await }
+                }))
+            }
+        })
+    })
+}
+
+/// One plain connection: an event stream served to its end, or actix-web.
+async fn serve_plain<H>(io: TcpStream, state: &AppState, http: &H) -> Result<(), H::Error>
+where
+    H: Service<(Replayed, Protocol, Option<SocketAddr>), Response = ()>,
+{
+    let send_buffer = state.config.send_buffer_bytes;
+    if send_buffer > 0 {
+        let _ = socket2::SockRef::from(&io).set_send_buffer_size(send_buffer);
+    }
+    let peer = io.peer_addr().ok();
+    // Both arms boxed: the connection's future stays the size of the path it took.
+    match Box::pin(stream_connection::claim(io, state)).await {
+        Claim::Stream(stream) => {
+            Box::pin(stream.serve(state)).await;
+            Ok(())
+        }
+        Claim::Dispatch(replayed) => Box::pin(http.call((replayed, Protocol::Http1, peer))).await,
+        Claim::Gone => Ok(()),
+    }
+}
+
+/// HTTPS with HTTP/2 (and HTTP/1.1) over rustls, all through actix-web.
+fn listen_tls(
+    builder: ServerBuilder,
+    state: AppState,
+    listener: TcpListener,
+    config: rustls::ServerConfig,
+) -> std::io::Result<ServerBuilder> {
+    let addr = listener.local_addr()?;
+    let shutdown = builder.graceful_shutdown_signal();
+    builder.listen("nudge-https", listener, move || {
+        let log = state.connections.clone();
+        let shutdown = shutdown.clone();
+        HttpService::build()
+            .client_request_timeout(std::time::Duration::from_secs(5))
+            .h1_allow_half_closed(false)
+            .local_addr(addr)
+            .graceful_shutdown_signal(move || {
+                let shutdown = shutdown.clone();
+                async move { shutdown.notified().await }
+            })
+            .on_connect_ext(move |_: &_, extensions| log.on_connect(extensions))
+            .finish(app_service(&state, true, addr))
+            .rustls_0_23_with_config(config.clone(), TlsAcceptorConfig::default())
+    })
+}
