@@ -10,19 +10,20 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::rc::Rc;
+use std::time::Duration;
 
-use actix_http::{HttpService, Protocol, TlsAcceptorConfig};
-use actix_server::{Server, ServerBuilder};
+use actix_http::{HttpServiceBuilder, Protocol, TlsAcceptorConfig};
+use actix_server::{GracefulShutdownSignal, Server, ServerBuilder};
 use actix_service::{
     fn_factory, fn_service, map_config, IntoServiceFactory, Service, ServiceFactory,
     ServiceFactoryExt,
 };
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
 use actix_web::{web, App};
 use tokio::net::TcpStream;
 
-use crate::connections;
+use crate::connections::{self, ConnectionLog};
 use crate::limits;
 use crate::metrics as metrics_mw;
 use crate::routes::{self, AppState};
@@ -106,6 +107,33 @@ fn app_service(
     })
 }
 
+/// What both listeners' HTTP services share: `HttpServer`'s timeouts, the graceful-shutdown
+/// signal, connection numbering for the connection log, and EOF taken as the client gone.
+fn http_settings<T, S>(
+    addr: SocketAddr,
+    shutdown: GracefulShutdownSignal,
+    log: ConnectionLog,
+) -> HttpServiceBuilder<T, S>
+where
+    S: ServiceFactory<actix_http::Request, Config = ()>,
+    S::Error: Into<actix_http::Response<BoxBody>> + 'static,
+    S::InitError: std::fmt::Debug,
+    <S::Service as Service<actix_http::Request>>::Future: 'static,
+{
+    HttpServiceBuilder::default()
+        .client_request_timeout(Duration::from_secs(5))
+        .client_disconnect_timeout(Duration::from_secs(1))
+        // An event-stream client never half-closes; treating EOF as gone is what lets a closed
+        // stream be forgotten at once instead of at the next heartbeat write.
+        .h1_allow_half_closed(false)
+        .local_addr(addr)
+        .graceful_shutdown_signal(move || {
+            let shutdown = shutdown.clone();
+            async move { shutdown.notified().await }
+        })
+        .on_connect_ext(move |_: &T, extensions| log.on_connect(extensions))
+}
+
 /// Plain HTTP/1.1: each connection is claimed by an event stream or handed to actix-web.
 fn listen_plain(
     builder: ServerBuilder,
@@ -117,18 +145,7 @@ fn listen_plain(
     builder.listen("nudge-http", listener, move || {
         let state = Rc::new(state.clone());
         let log = state.connections.clone();
-        let shutdown = shutdown.clone();
-        let http = HttpService::<Replayed, _, _>::build()
-            .client_request_timeout(std::time::Duration::from_secs(5))
-            // An event-stream client never half-closes; treating EOF as gone is what lets a
-            // closed stream be forgotten at once instead of at the next heartbeat write.
-            .h1_allow_half_closed(false)
-            .local_addr(addr)
-            .graceful_shutdown_signal(move || {
-                let shutdown = shutdown.clone();
-                async move { shutdown.notified().await }
-            })
-            .on_connect_ext(move |_: &Replayed, extensions| log.on_connect(extensions))
+        let http = http_settings::<Replayed, _>(addr, shutdown.clone(), log)
             .finish(app_service(&state, false, addr));
         fn_factory(move || {
             let state = state.clone();
@@ -176,16 +193,7 @@ fn listen_tls(
     let shutdown = builder.graceful_shutdown_signal();
     builder.listen("nudge-https", listener, move || {
         let log = state.connections.clone();
-        let shutdown = shutdown.clone();
-        HttpService::build()
-            .client_request_timeout(std::time::Duration::from_secs(5))
-            .h1_allow_half_closed(false)
-            .local_addr(addr)
-            .graceful_shutdown_signal(move || {
-                let shutdown = shutdown.clone();
-                async move { shutdown.notified().await }
-            })
-            .on_connect_ext(move |_: &_, extensions| log.on_connect(extensions))
+        http_settings(addr, shutdown.clone(), log)
             .finish(app_service(&state, true, addr))
             .rustls_0_23_with_config(config.clone(), TlsAcceptorConfig::default())
     })

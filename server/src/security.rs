@@ -54,23 +54,23 @@ pub async fn same_origin_writes(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     if is_write(req.method()) {
-        let allowed = req
-            .app_data::<web::Data<AllowedOrigins>>()
-            .map(|a| a.0.clone())
-            .unwrap_or_default();
-        let info = req.connection_info().clone();
-        let own = format!("{}://{}", info.scheme(), info.host());
         let origin = req
             .headers()
             .get(header::ORIGIN)
             .and_then(|v| v.to_str().ok());
-        let cross_site = req
-            .headers()
-            .get("sec-fetch-site")
-            .is_some_and(|v| v == "cross-site");
         let refused = match origin {
-            Some(origin) => origin != own && !allowed.iter().any(|a| a == origin),
-            None => cross_site,
+            Some(origin) => {
+                let info = req.connection_info();
+                let own = format!("{}://{}", info.scheme(), info.host());
+                let allowed = req
+                    .app_data::<web::Data<AllowedOrigins>>()
+                    .is_some_and(|a| a.0.iter().any(|a| a == origin));
+                origin != own && !allowed
+            }
+            None => req
+                .headers()
+                .get("sec-fetch-site")
+                .is_some_and(|v| v == "cross-site"),
         };
         if refused {
             let error = ApiError::client(

@@ -193,10 +193,12 @@ fn apply_in_savepoint(
     let mark = events.len();
     let mut run = |f: &mut dyn FnMut(&Connection, &mut Vec<LoggedEvent>) -> StoreResult<()>| {
         let result = (|| {
-            tx.execute_batch("SAVEPOINT job")?;
+            // Prepared once per connection: at hundreds of jobs per batch, parsing these two
+            // statements each time showed in profiles.
+            tx.prepare_cached("SAVEPOINT job")?.execute([])?;
             match f(tx, events) {
                 Ok(()) => {
-                    tx.execute_batch("RELEASE job")?;
+                    tx.prepare_cached("RELEASE job")?.execute([])?;
                     Ok(())
                 }
                 Err(e) => {
@@ -302,15 +304,20 @@ fn append(
     key: Option<&IdempotencyKey>,
     events: &mut Vec<LoggedEvent>,
 ) -> StoreResult<Appended> {
-    let request =
-        serde_json::to_string(message).map_err(|e| StoreError::Database(e.to_string()))?;
-    if let Some(key) = key {
+    // What a keyed retry is compared with; only keyed writes need it.
+    let request = match key {
+        Some(_) => {
+            Some(serde_json::to_string(message).map_err(|e| StoreError::Database(e.to_string()))?)
+        }
+        None => None,
+    };
+    if let (Some(key), Some(request)) = (key, &request) {
         let earlier: Option<(String, i64)> = conn
             .prepare_cached("SELECT request, message_id FROM idempotency WHERE key = ?1")?
             .query_row([&key.0], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         if let Some((earlier_request, message_id)) = earlier {
-            if earlier_request != request {
+            if &earlier_request != request {
                 return Err(StoreError::IdempotencyConflict);
             }
             let message = conn
@@ -335,7 +342,7 @@ fn append(
     let id = conn.last_insert_rowid();
     conn.prepare_cached("UPDATE rooms SET version = ?2 WHERE name = ?1")?
         .execute(params![message.room, event_id])?;
-    if let Some(key) = key {
+    if let (Some(key), Some(request)) = (key, request) {
         conn.prepare_cached(
             "INSERT INTO idempotency (key, request, message_id, created_at) VALUES (?1, ?2, ?3, ?4)",
         )?
