@@ -74,7 +74,6 @@ pub struct ClaimedStream {
 /// Reads the start of a new connection and keeps it when it opens a stream [`open_stream`]
 /// accepts.
 pub async fn claim(mut io: TcpStream, state: &AppState) -> Claim {
-    let started = Instant::now();
     let deadline = tokio::time::Instant::now() + FIRST_REQUEST_WAIT;
     let shutdown = state.hub.shutdown_token();
     let mut read = BytesMut::with_capacity(FIRST_READ_BYTES);
@@ -99,6 +98,8 @@ pub async fn claim(mut io: TcpStream, state: &AppState) -> Claim {
             },
         }
     };
+    // Timed from here, as actix-web times a request from its parsed head.
+    let started = Instant::now();
     let Ok(query) = serde_urlencoded::from_str(&head.query) else {
         return Claim::Dispatch(Replayed::new(read.freeze(), io));
     };

@@ -338,14 +338,15 @@ async fn resuming_under_concurrent_writes_has_no_gap_and_no_duplicate(path: Stre
 
 /// A subscriber that never reads fills its bounded buffer and is dropped with a `reset`; a
 /// subscriber that reads gets every event meanwhile. (The buffer must hold a whole commit
-/// batch, here at most 16 writes, or even a reader that keeps up would overflow.)
+/// batch, here at most 16 writes, or even a reader that keeps up would overflow; it holds 16
+/// batches, so that a reader slowed by other tests sharing the cores is not taken for a slow one.)
 async fn a_subscriber_that_never_reads_is_reset_and_the_others_are_not_slowed(path: StreamPath) {
     use std::io::{Read, Write};
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let app = std::sync::Arc::new(
         spawn_app_with(|c| {
-            c.subscriber_buffer = 64;
+            c.subscriber_buffer = 256;
             // Small kernel buffers so that the never-reading client blocks the stream soon.
             c.send_buffer_bytes = 8192;
         })
