@@ -103,6 +103,12 @@ pub struct Config {
     #[arg(long, env = "NUDGE_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
 
+    /// The page's own origin(s) as browsers see it (`https://chat.example.com`), comma-separated.
+    /// Set, only these count as the site's own for writes; unset, the own origin is taken from
+    /// `Host` (and from `X-Forwarded-Host`/`-Proto` only with --trust-forwarded-for).
+    #[arg(long, env = "NUDGE_PUBLIC_ORIGIN", value_delimiter = ',')]
+    pub public_origin: Vec<String>,
+
     /// Origins allowed to call the API from other sites (CORS), comma-separated; none by default.
     #[arg(long, env = "NUDGE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,

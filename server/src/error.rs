@@ -1,14 +1,22 @@
 //! The one mapping from errors to HTTP responses: a status and a JSON body
 //! `{"error": {"code": "…", "message": "…"}}`. Client mistakes are answered, not logged as
-//! errors; a 500 says nothing about the inside.
+//! errors; a 500 says nothing about the inside. A 4xx that actix-web or actix-files answered
+//! in their own words is given this body too ([`json_client_error`]).
 
+use actix_web::body::BoxBody;
+use actix_web::dev::ServiceResponse;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::{header, StatusCode};
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::store::accounts::AccountError;
 use crate::store::StoreError;
+
+/// The error code of a JSON error response, kept in the response's extensions so that the
+/// request log and `/metrics` can say why a request was refused without reading the body.
+#[derive(Debug, Clone)]
+pub struct ErrorCode(pub String);
 
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -153,7 +161,9 @@ impl ResponseError for ApiError {
         {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
-        response.json(json!({ "error": { "code": code, "message": message } }))
+        let mut response = response.json(json!({ "error": { "code": code, "message": message } }));
+        response.extensions_mut().insert(ErrorCode(code.to_owned()));
+        response
     }
 }
 
@@ -209,6 +219,97 @@ pub async fn method_not_allowed() -> HttpResponse {
         "this resource does not support that method",
     )
     .error_response()
+}
+
+/// Gives a 4xx that is not already the JSON error (actix-web's own, such as a body over the
+/// payload limit, and actix-files', such as a 400 for a hidden path or a 405 for a POST) the
+/// JSON error body, keeping its status and headers (`Allow`, `Retry-After`, …).
+pub fn json_client_error(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    if !needs_json(response.response()) {
+        return response;
+    }
+    let (request, old) = response.into_parts();
+    let error = old.error().map(ToString::to_string);
+    let error = error.as_ref().map(|e| e as &dyn std::fmt::Display);
+    let json = json_error_response(old, error, Some(&request));
+    ServiceResponse::new(request, json)
+}
+
+/// Whether `response` is a 4xx without the JSON error body.
+fn needs_json(response: &HttpResponse) -> bool {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    response.status().is_client_error() && !is_json
+}
+
+/// `old` with the JSON error body in place of its own, when it is a 4xx without one (and the
+/// security headers, for an error that becomes a response outside their middleware).
+pub fn json_error_response(
+    old: HttpResponse,
+    error: Option<&dyn std::fmt::Display>,
+    request: Option<&HttpRequest>,
+) -> HttpResponse {
+    if !needs_json(&old) {
+        return old;
+    }
+    let status = old.status();
+    let (code, message) = describe_client_error(status, request, error);
+    let mut json = ApiError::client(status, code, &message).error_response();
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE
+            && name != header::CONTENT_LENGTH
+            && !json.headers().contains_key(name)
+        {
+            json.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    for (name, value) in crate::security::SECURITY_HEADERS {
+        if !json.headers().contains_key(name) {
+            json.headers_mut().insert(
+                header::HeaderName::from_static(name),
+                header::HeaderValue::from_static(value),
+            );
+        }
+    }
+    json
+}
+
+/// A code and message for a 4xx that actix-web or actix-files answered.
+fn describe_client_error(
+    status: StatusCode,
+    request: Option<&HttpRequest>,
+    error: Option<&dyn std::fmt::Display>,
+) -> (&'static str, String) {
+    let reason = status.canonical_reason().unwrap_or("client error");
+    let detail = error.map_or_else(|| reason.to_lowercase(), |e| e.to_string());
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            let limit = request
+                .and_then(|r| r.app_data::<web::Data<crate::routes::AppState>>())
+                .map(|s| s.config.max_body_bytes);
+            let message = match limit {
+                Some(limit) => format!("request bodies are limited to {limit} bytes"),
+                None => format!("the request body is too large: {detail}"),
+            };
+            ("body_too_large", message)
+        }
+        StatusCode::BAD_REQUEST => ("bad_request", format!("the request is not valid: {detail}")),
+        StatusCode::NOT_FOUND => ("not_found", "no such resource".to_owned()),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this resource does not support that method".to_owned(),
+        ),
+        StatusCode::NOT_ACCEPTABLE => ("not_acceptable", detail),
+        StatusCode::LENGTH_REQUIRED => ("length_required", detail),
+        StatusCode::PRECONDITION_FAILED => ("precondition_failed", detail),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", detail),
+        StatusCode::RANGE_NOT_SATISFIABLE => ("range_not_satisfiable", detail),
+        StatusCode::FORBIDDEN => ("forbidden", detail),
+        _ => ("client_error", detail),
+    }
 }
 
 #[cfg(test)]

@@ -4,11 +4,11 @@
 //! configurable, and 0 turns either off (benchmarks open 10,000 streams from one address).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
@@ -69,7 +69,8 @@ impl Limits {
         }
     }
 
-    /// The client's address: the peer, or behind a trusted proxy the last `X-Forwarded-For` hop.
+    /// The client's address as every per-address limit keys it (see [`address_key`]): the
+    /// peer, or behind a trusted proxy the last `X-Forwarded-For` hop.
     pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
         let forwarded_for = req
             .headers()
@@ -88,7 +89,7 @@ impl Limits {
             .filter(|_| self.trust_forwarded_for)
             .and_then(|v| v.rsplit(',').next())
             .and_then(|ip| ip.trim().parse().ok());
-        forwarded.or(peer)
+        forwarded.or(peer).map(address_key)
     }
 
     /// Takes one of `ip`'s stream slots, or says how long to wait.
@@ -117,6 +118,17 @@ impl Limits {
                 streams.remove(&ip);
             }
         }
+    }
+}
+
+/// The key of an address for every per-address limit and cap: an IPv4 address is itself, an
+/// IPv6 address counts by its /64 (the usual allocation of one subscriber, who may use any of
+/// its 2^64 addresses and must not multiply the limits by doing so), and an IPv4-mapped IPv6
+/// address is the IPv4 one.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u128::MAX >> 64))),
+        v4 => v4,
     }
 }
 
@@ -167,11 +179,12 @@ fn take<K: std::hash::Hash + Eq + Clone>(
     })
 }
 
-/// Middleware: the write rate limits, for every method that changes something.
+/// Middleware: the write rate limits, for every method that changes something. The refusal is
+/// a response, not an error, so that CORS headers and the request log see it.
 pub async fn limit_writes(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         if let Some(limits) = req.app_data::<web::Data<Limits>>() {
             let mut checked = Ok(());
@@ -185,13 +198,54 @@ pub async fn limit_writes(
                 }
             }
             if let Err(error) = checked {
-                return Err(actix_web::error::InternalError::from_response(
-                    "rate limited",
-                    error.error_response(),
-                )
-                .into());
+                return Ok(req
+                    .into_response(error.error_response())
+                    .map_into_right_body());
             }
         }
     }
-    next.call(req).await
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(ip: &str) -> IpAddr {
+        address_key(ip.parse().unwrap())
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64_and_ipv4_by_itself() {
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:ffff:1:2:3"));
+        assert_eq!(
+            key("2001:db8:1:2::1"),
+            "2001:db8:1:2::".parse::<IpAddr>().unwrap()
+        );
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("192.0.2.1"), "192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_ne!(key("192.0.2.1"), key("192.0.2.2"));
+        assert_eq!(
+            key("::ffff:192.0.2.1"),
+            key("192.0.2.1"),
+            "IPv4-mapped is IPv4"
+        );
+    }
+
+    #[test]
+    fn every_per_address_key_is_the_64() {
+        let limits = Limits::new(1, 1, 1, true);
+        let a = limits.client_ip_of(Some("2001:db8::1"), None);
+        let b = limits.client_ip_of(Some("2001:db8::2"), Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(a, b);
+        let peer = limits.client_ip_of(None, Some("2001:db8::3".parse().unwrap()));
+        assert_eq!(peer, a);
+        let _slot = limits.open_stream(a).unwrap();
+        assert!(
+            limits.open_stream(b).is_err(),
+            "the stream cap counts the /64"
+        );
+    }
 }

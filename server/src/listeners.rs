@@ -52,8 +52,10 @@ pub fn serve(
     Ok(builder.run())
 }
 
-/// The web app with its middleware; the last `wrap` runs first: record the connection, log and
-/// count, add the security headers, then CORS, the origin check and the rate limits.
+/// The web app with its middleware; the last `wrap` runs first: record the connection, add the
+/// security headers, log and count (every response: it turns errors into responses and gives
+/// every 4xx the JSON body, so it sits outside all that may refuse and inside the headers that
+/// every response carries), then CORS, the origin check and the rate limits.
 fn app(
     state: &AppState,
 ) -> App<
@@ -74,10 +76,10 @@ fn app(
             !origins.0.is_empty(),
             security::cors(&origins),
         ))
-        .wrap(security::default_headers())
         .wrap(actix_web::middleware::from_fn(
             metrics_mw::observe_responses,
         ))
+        .wrap(security::default_headers())
         .wrap(actix_web::middleware::from_fn(connections::record_requests))
         .app_data(web::Data::new(state.clone()))
         .app_data(web::Data::new(state.metrics.clone()))

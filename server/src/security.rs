@@ -3,13 +3,14 @@
 //! wasm needs), a check that writes come from the page's own origin (besides `SameSite`
 //! cookies), and CORS only for origins on an allow-list.
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::{web, ResponseError};
 
 use crate::error::ApiError;
+use crate::routes::AppState;
 
 /// The page, its modules, the SW loader and the wasm all come from this origin; nothing runs
 /// inline; the only code generation allowed is compiling WebAssembly.
@@ -49,10 +50,12 @@ fn is_write(method: &Method) -> bool {
 /// Refuses a write whose `Origin` is neither the server's own nor allowed, and a write that the
 /// browser marks `Sec-Fetch-Site: cross-site`. Requests without either header (curl, servers)
 /// pass: they carry no browser's cookies.
+///
+/// The refusal is a response, not an error, so that CORS headers and the request log see it.
 pub async fn same_origin_writes(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     if is_write(req.method()) {
         let origin = req
             .headers()
@@ -60,12 +63,10 @@ pub async fn same_origin_writes(
             .and_then(|v| v.to_str().ok());
         let refused = match origin {
             Some(origin) => {
-                let info = req.connection_info();
-                let own = format!("{}://{}", info.scheme(), info.host());
                 let allowed = req
                     .app_data::<web::Data<AllowedOrigins>>()
                     .is_some_and(|a| a.0.iter().any(|a| a == origin));
-                origin != own && !allowed
+                !allowed && !is_own_origin(&req, origin)
             }
             None => req
                 .headers()
@@ -78,14 +79,46 @@ pub async fn same_origin_writes(
                 "cross_origin_write",
                 "writes are accepted from this site's own pages only",
             );
-            return Err(actix_web::error::InternalError::from_response(
-                "cross-origin write",
-                error.error_response(),
-            )
-            .into());
+            return Ok(req
+                .into_response(error.error_response())
+                .map_into_right_body());
         }
     }
-    next.call(req).await
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// Whether `origin` is the site's own: one of `--public-origin` when configured; otherwise the
+/// scheme of the connection and the `Host` it was asked for. `X-Forwarded-Host` and
+/// `X-Forwarded-Proto` (and `Forwarded`) are what a client wants them to be unless a proxy
+/// sets them, so they count only with `--trust-forwarded-for`.
+fn is_own_origin(req: &ServiceRequest, origin: &str) -> bool {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return false;
+    };
+    let config = &state.config;
+    if !config.public_origin.is_empty() {
+        return config
+            .public_origin
+            .iter()
+            .any(|own| own.trim_end_matches('/') == origin);
+    }
+    if config.trust_forwarded_for {
+        let info = req.connection_info();
+        return origin == format!("{}://{}", info.scheme(), info.host());
+    }
+    let scheme = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    host.is_some_and(|host| origin == format!("{scheme}://{host}"))
 }
 
 /// CORS for the allow-listed origins only; with an empty list no CORS headers are ever sent.

@@ -48,6 +48,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
             .limit(config.max_body_bytes)
             .error_handler(error::json_error),
     )
+    // Bodies read whole (`web::Bytes`, `String`) have the same limit as JSON ones.
+    .app_data(web::PayloadConfig::new(config.max_body_bytes))
     .app_data(web::QueryConfig::default().error_handler(error::query_error))
     .app_data(web::PathConfig::default().error_handler(error::path_error))
     .configure(health::configure)

@@ -209,3 +209,44 @@ async fn bad_presence_announcements_are_400s() {
     let here = app.get_json(path).await;
     assert_eq!(here["here"], json!([]));
 }
+
+#[tokio::test]
+async fn a_room_creation_body_has_the_configured_limit_and_a_json_413() {
+    let app = spawn_app_with(|c| c.max_body_bytes = 1024).await;
+    let put = |body: String| {
+        app.client
+            .put(app.url("/api/rooms/padded"))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    changes_nothing(&app, async {
+        // Valid JSON, only longer than the limit: refused for its size alone.
+        let padded = format!("{{\"private\": false}}{}", " ".repeat(2000));
+        assert_error(put(padded).await.unwrap(), 413, "body_too_large").await;
+        // Far over the limit (and over actix-web's own default of 256 KiB).
+        let huge = format!("{{\"private\": false}}{}", " ".repeat(300 * 1024));
+        assert_error(put(huge).await.unwrap(), 413, "body_too_large").await;
+    })
+    .await;
+    let fits = format!("{{\"private\": false}}{}", " ".repeat(500));
+    assert_eq!(
+        put(fits).await.unwrap().status(),
+        201,
+        "a body within the limit"
+    );
+}
+
+#[tokio::test]
+async fn static_file_refusals_are_json() {
+    let app = spawn_app().await;
+    changes_nothing(&app, async {
+        // actix-files refuses hidden and parent segments with a 400 of its own.
+        assert_error(app.get("/.env").await, 400, "bad_request").await;
+        assert_error(app.get("/..%2fCargo.toml").await, 400, "bad_request").await;
+        // …and methods other than GET and HEAD with a 405.
+        let post = app.post_raw("/index.html", "text/plain", "x").await;
+        assert_error(post, 405, "method_not_allowed").await;
+    })
+    .await;
+}

@@ -14,5 +14,6 @@ mod metrics;
 mod presence;
 mod private_rooms;
 mod process;
+mod protocol;
 mod security;
 mod stream_connection;

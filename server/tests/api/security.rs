@@ -195,3 +195,127 @@ async fn a_signed_in_session_has_its_own_write_rate() {
     );
     assert_eq!(app.recent_texts("general").await, ["1", "2", "4"]);
 }
+
+/// A write with `Origin` and the forwarded headers a client may set at will.
+async fn post_forwarded(app: &TestApp, origin: &str, forwarded: &[(&str, &str)]) -> u16 {
+    let mut request = app
+        .client
+        .post(app.url("/api/rooms/general/messages"))
+        .header("Origin", origin)
+        .json(&json!({ "author": "ann", "text": "hi" }));
+    for (name, value) in forwarded {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn forwarded_host_headers_count_only_from_a_trusted_proxy() {
+    let evil = [
+        ("X-Forwarded-Host", "evil.example"),
+        ("X-Forwarded-Proto", "https"),
+    ];
+    let direct = spawn_app().await;
+    assert_eq!(
+        post_forwarded(&direct, "https://evil.example", &evil).await,
+        403,
+        "a client cannot name its own site as the server's"
+    );
+    assert_eq!(
+        post_forwarded(
+            &direct,
+            "https://evil.example",
+            &[("Forwarded", "host=evil.example;proto=https")]
+        )
+        .await,
+        403
+    );
+    assert_eq!(post_forwarded(&direct, &direct.base, &[]).await, 201);
+
+    let proxied = spawn_app_with(|c| c.trust_forwarded_for = true).await;
+    let site = [
+        ("X-Forwarded-Host", "chat.example"),
+        ("X-Forwarded-Proto", "https"),
+    ];
+    assert_eq!(
+        post_forwarded(&proxied, "https://chat.example", &site).await,
+        201,
+        "behind a trusted proxy its headers name the site"
+    );
+}
+
+#[tokio::test]
+async fn a_configured_public_origin_is_the_only_own_origin() {
+    let app = spawn_app_with(|c| c.public_origin = vec!["https://chat.example".into()]).await;
+    assert_eq!(post_forwarded(&app, "https://chat.example", &[]).await, 201);
+    let host_derived = app.base.clone();
+    assert_eq!(
+        post_forwarded(&app, &host_derived, &[]).await,
+        403,
+        "the Host header no longer names the site"
+    );
+    let forged = [("X-Forwarded-Host", "evil.example")];
+    assert_eq!(
+        post_forwarded(&app, "http://evil.example", &forged).await,
+        403
+    );
+}
+
+#[tokio::test]
+async fn ipv6_clients_are_limited_per_64() {
+    let app = spawn_app_with(|c| {
+        c.trust_forwarded_for = true;
+        c.write_rate_per_address = 1;
+        c.write_burst = 1;
+    })
+    .await;
+    let post_from = |ip: &'static str| {
+        app.client
+            .post(app.url("/api/rooms/general/messages"))
+            .header("X-Forwarded-For", ip)
+            .json(&json!({ "author": "ann", "text": ip }))
+            .send()
+    };
+    assert_eq!(post_from("2001:db8:0:1::1").await.unwrap().status(), 201);
+    let same_64 = post_from("2001:db8:0:1:ffff:ffff:ffff:ffff").await.unwrap();
+    assert_error(same_64, 429, "rate_limited").await;
+    assert_eq!(
+        post_from("2001:db8:0:2::1").await.unwrap().status(),
+        201,
+        "the next /64 is another client"
+    );
+}
+
+#[tokio::test]
+async fn the_connection_log_is_served_to_direct_local_clients_only() {
+    let app = spawn_app_with(|c| c.connection_log = 8).await;
+    assert_eq!(app.get("/debug/connections").await.status(), 200);
+    for header in ["X-Forwarded-For", "Forwarded", "X-Real-IP"] {
+        let proxied = app
+            .client
+            .get(app.url("/debug/connections"))
+            .header(header, "for=203.0.113.9")
+            .send()
+            .await
+            .unwrap();
+        assert_error(proxied, 403, "local_only").await;
+    }
+}
+
+#[tokio::test]
+async fn a_refused_preflight_is_a_json_400_with_the_security_headers() {
+    let app = spawn_app_with(|c| c.cors_origins = vec!["https://app.example".into()]).await;
+    let refused = app
+        .client
+        .request(
+            reqwest::Method::OPTIONS,
+            app.url("/api/rooms/general/messages"),
+        )
+        .header("Origin", "https://app.example")
+        .header("Access-Control-Request-Method", "PATCH")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.headers()["x-frame-options"], "DENY");
+    assert_error(refused, 400, "bad_request").await;
+}
