@@ -51,6 +51,15 @@ else
   exit 1
 fi
 
+# nginx must not hand /metrics or /debug/ to the public: each has a location of its own that
+# denies all (nginx -t above checked the syntax, this checks the intent).
+for loc in 'location = /metrics' 'location ^~ /debug/'; do
+  block=$(awk -v loc="$loc" 'index($0, loc) { on = 1 } on { print } on && /^ *}/ { exit }' deploy/nginx.conf)
+  [ -n "$block" ] || fail "nginx.conf has no \`$loc\` block: /${loc##*/} would be public"
+  grep -q '^ *deny all;' <<<"$block" || fail "nginx.conf: \`$loc\` does not deny all"
+done
+echo "ok: deploy/nginx.conf keeps /metrics and /debug/ from the public"
+
 # Dockerfile: multi-stage, non-root at run time, and every COPY source exists.
 [ "$(grep -c '^FROM ' deploy/Dockerfile)" -ge 2 ] || fail "Dockerfile is not multi-stage"
 last_user=$(grep '^USER ' deploy/Dockerfile | tail -n1 | awk '{print $2}')
