@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs the ServiceWorker's tests: inside a real ServiceWorker in headless Chromium (wasm-pack),
-# against a fixture HTTP server of our own that is started here and stopped on any exit.
+# Runs the ServiceWorker's tests: its native unit tests (the pure logic in sw/src, on the host),
+# then the in-browser ones inside a real ServiceWorker in headless Chromium (wasm-pack), against
+# a fixture HTTP server of our own that is started here and stopped on any exit. Every part and
+# every test file runs even when an earlier one fails; the script fails at the end if any did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -8,7 +10,12 @@ cd "$(dirname "$0")/.."
 command -v wasm-pack >/dev/null || die "wasm-pack is missing: run 'make setup'"
 [ -x /usr/bin/chromedriver ] || die "/usr/bin/chromedriver is missing: run 'make setup'"
 
-# The fixture is a host binary: build it before wasm_env can point cargo at another compiler.
+# Host builds first, before wasm_env can point cargo at another compiler.
+failed=()
+say "native unit tests of nudge-sw"
+cargo test -p nudge-sw --lib || failed+=("native unit tests")
+
+# The fixture is a host binary too.
 say "building the fixture server"
 cargo build --quiet -p nudge-sw-fixture
 fixture_bin="$PWD/target/debug/nudge-sw-fixture"
@@ -36,8 +43,19 @@ say "fixture at $NUDGE_FIXTURE_URL"
 
 # webdriver.json (Chromium's flags for running headless as root) is read from the crate dir.
 cd sw
-# wasm-pack's check for a newer version of itself cannot reach the network here; its warning
-# is dropped so that the output ends with the test runner's summary (pipefail keeps the status).
-# shellcheck disable=SC2086 # WASM_BUILD_STD is empty or one flag
-wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver --mode no-install \
-  -- --test '*' $WASM_BUILD_STD 2>&1 | grep --line-buffered -v 'failed to get wasm-pack version'
+# One wasm-pack run per test file: cargo would stop at the first failing file (and wasm-pack
+# hands `--no-fail-fast` to its build step too, which refuses it). wasm-pack's check for a newer
+# version of itself cannot reach the network here; its warning is dropped so that the output
+# ends with the test runner's summary (pipefail keeps the status).
+for file in tests/*.rs; do
+  name=$(basename "$file" .rs)
+  say "in-browser tests: $name"
+  # shellcheck disable=SC2086 # WASM_BUILD_STD is empty or one flag
+  wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver --mode no-install \
+    -- --test "$name" $WASM_BUILD_STD 2>&1 \
+    | grep --line-buffered -v 'failed to get wasm-pack version' || failed+=("$name")
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  die "ServiceWorker tests failed: ${failed[*]}"
+fi

@@ -543,8 +543,14 @@ async function announcePresence() {
 
 // ---- rooms and name -----------------------------------------------------------------------
 
+/** The room the hash names, or `general` for anything else (a link may carry any hash). */
 function roomFromHash() {
-  const name = decodeURIComponent(location.hash.replace(/^#/, "")).toLowerCase();
+  let name;
+  try {
+    name = decodeURIComponent(location.hash.replace(/^#/, "")).toLowerCase();
+  } catch {
+    return "general"; // a malformed escape such as `#%` names no room
+  }
   return ROOM_RE.test(name) ? name : "general";
 }
 
@@ -718,11 +724,17 @@ async function onSignOut() {
     if (unsent.length && !(await confirmSignOut(unsent.length))) return;
     renderAccountBusy(true);
     await endSession();
-    await forgetPrivateResponses();
+    // Resolves once the private answers are gone (or it is known they could not be removed).
+    const forgotten = await forgetPrivateResponses();
     const wasPrivate = !!state.rooms.get(state.room);
     setAccount(null);
     tabs.post({ type: "account", name: null });
     afterAccountChange(wasPrivate);
+    if (!forgotten) {
+      renderAccountError(
+        "Signed out, but this browser's copies of private rooms could not be removed: clear this site's data in the browser's settings.",
+      );
+    }
   } catch (err) {
     renderAccountError(err.message);
   } finally {

@@ -9,11 +9,18 @@ importScripts('/gen/nudge_sw.js', '/gen/nudge_sw_wasm.js', '/gen/precache.js');
 // Another app uses this compiled SW unchanged with a route table of its own (sw/README.md):
 // `register('/sw.js?routes=/routes.js')` imports that script, which sets self.NUDGE_ROUTES.
 // Without it, nudge's own table applies. Only a same-origin path is accepted, so a crafted
-// registration URL cannot pull in another site's script.
+// registration URL cannot pull in another site's script. The origin compared is the one the URL
+// parser finds, not a guess from the text: it reads `/\host/x.js` as `//host/x.js`.
 const routes = new URL(self.location.href).searchParams.get('routes');
 if (routes !== null) {
-  if (routes.startsWith('/') && !routes.startsWith('//')) {
-    importScripts(routes);
+  let resolved = null;
+  try {
+    resolved = new URL(routes, self.location.href);
+  } catch {
+    // Not a URL at all: refused below like any other.
+  }
+  if (routes.startsWith('/') && resolved !== null && resolved.origin === self.location.origin) {
+    importScripts(resolved.href);
   } else {
     console.error(`nudge-sw: ?routes= must be a same-origin path, not ${routes}`);
     self.NUDGE_ROUTES = null; // an invalid table: the SW intercepts nothing

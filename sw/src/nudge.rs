@@ -15,7 +15,7 @@ use wasm_bindgen_futures::future_to_promise;
 use web_sys::{Headers, Request, RequestCache, RequestInit};
 
 use crate::error::Result;
-use crate::store::{self, Store};
+use crate::store::{self, Epoch, Store};
 use crate::strategy::storable;
 use crate::web;
 
@@ -123,9 +123,10 @@ async fn refresh(store: &Store, url: &str, headers: Headers, etag: Option<&str>)
     init.set_cache(RequestCache::NoStore);
     init.set_headers(&headers);
     let request = Request::new_with_str_and_init(url, &init)?;
+    let sent = Epoch::now();
     let response = web::fetch(&request).await?;
     if response.status() == 304 || storable("GET", &response).is_err() {
         return Ok(false);
     }
-    store.put(&request, &response).await
+    store.put(&request, &response, sent).await
 }

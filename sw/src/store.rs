@@ -8,9 +8,13 @@
 //!   are invisible on both sides, which is why nudge's `Vary: Accept-Encoding` matches by URL.
 //! - **Private.** A `Cache-Control: private` response goes to [`PRIVATE_CACHE`], which
 //!   sign-out empties; the same variant is removed from the other cache, so a resource that
-//!   turned private (or public) is never served from the wrong one.
+//!   turned private (or public) is never served from the wrong one. A private response whose
+//!   request went out before a sign-out began is not stored at all ([`Epoch`]): it was fetched
+//!   with the old session, and storing it after the cache was deleted would bring it back.
 //! - **URL-keyed** stores (the precache) look entries up by URL alone: one version of the
 //!   shell, whatever the request's headers.
+
+use std::cell::Cell;
 
 use web_sys::{Headers, Request, RequestInit, Response};
 
@@ -21,6 +25,30 @@ use crate::web;
 
 /// The cache of `Cache-Control: private` responses, emptied by a `sign-out` message.
 pub const PRIVATE_CACHE: &str = "nudge-private-v1";
+
+thread_local! {
+    static SIGN_OUTS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many sign-outs this SW has begun, read when a request goes out. A response may go into
+/// the private cache only while the epoch is still the one its request started in: a fetch in
+/// flight while the user signs out (a nudge's revalidation, a page's read) still carries the old
+/// session, and its private answer must not land in the cache the sign-out just deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Epoch(u64);
+
+impl Epoch {
+    /// The epoch now: take it before sending the request whose answer may be stored.
+    pub fn now() -> Epoch {
+        Epoch(SIGN_OUTS.with(Cell::get))
+    }
+}
+
+/// Starts a new epoch: call it synchronously when a sign-out arrives, before the private cache
+/// is deleted, so that every private put still to come from an older request is refused.
+pub fn begin_sign_out() {
+    SIGN_OUTS.with(|count| count.set(count.get() + 1));
+}
 
 /// A named cache with its expiration policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,9 +122,10 @@ impl Store {
         Ok(found)
     }
 
-    /// Stores `response` (already judged storable) as the answer to `request`; `Ok(false)`
-    /// when the quota refused it even after a purge.
-    pub async fn put(&self, request: &Request, response: &Response) -> Result<bool> {
+    /// Stores `response` (already judged storable) as the answer to `request`, which went out
+    /// in epoch `sent`; `Ok(false)` when the quota refused it even after a purge, or when it is
+    /// private and a sign-out has begun since.
+    pub async fn put(&self, request: &Request, response: &Response, sent: Epoch) -> Result<bool> {
         let headers = response.headers();
         let private = !self.by_url
             && headers
@@ -108,6 +137,16 @@ impl Store {
         };
         let size = web::body_len(response).await? as u64;
         let key = key_for(request, headers.get("Vary")?.as_deref(), size)?;
+        // Checked after the last await before the cache is opened: a sign-out that begins from
+        // here on deletes the cache after this open, and the put lands in the deleted cache,
+        // which nothing can read any more.
+        if private && sent != Epoch::now() {
+            web::debug(&format!(
+                "not stored: a sign-out began while it was fetched: {}",
+                request.url()
+            ));
+            return Ok(false);
+        }
         let cache = web::open_cache(target).await?;
         let stored = expiration::put(&cache, &key, response, &self.expiration).await?;
         if !self.by_url {

@@ -20,7 +20,7 @@ use crate::error::{Result, SwError};
 use crate::messages::{Incoming, Outgoing};
 use crate::precache::{self, Manifest};
 use crate::router::{RequestInfo, Route, Router};
-use crate::store::{Store, PRIVATE_CACHE};
+use crate::store::{self, Store, PRIVATE_CACHE};
 use crate::table::{self, Table};
 use crate::{nudge, web};
 
@@ -225,11 +225,14 @@ pub fn on_message(event: ExtendableMessageEvent) {
         }
         Incoming::SignOut => {
             let reply_to = reply_target(&event);
+            // Begun now, in the event's own task: from here on no older request's private
+            // answer is stored, whenever it arrives.
+            let deleted = sign_out();
             extend(
                 &event,
                 "sign-out",
                 promise(async move {
-                    sign_out().await?;
+                    deleted.await?;
                     if let Some(target) = reply_to {
                         post(&target, &Outgoing::SignedOut)?;
                     }
@@ -241,10 +244,15 @@ pub fn on_message(event: ExtendableMessageEvent) {
 }
 
 /// Forgets every private response; public ones stay, since they are the same for every user.
-/// The cache is deleted rather than emptied entry by entry: one step, nothing half-done.
-pub async fn sign_out() -> Result<()> {
-    web::delete_cache(PRIVATE_CACHE).await?;
-    Ok(())
+/// The cache is deleted rather than emptied entry by entry: one step, nothing half-done. The
+/// new epoch begins when this is called (not when the future is first polled), so a private
+/// answer to a request already in flight is refused even if it arrives before the deletion.
+pub fn sign_out() -> impl std::future::Future<Output = Result<()>> {
+    store::begin_sign_out();
+    async {
+        web::delete_cache(PRIVATE_CACHE).await?;
+        Ok(())
+    }
 }
 
 /// Where a reply goes: the `MessagePort` the sender passed, or else the sending client.

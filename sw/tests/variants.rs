@@ -130,3 +130,87 @@ async fn private_responses_live_apart_and_sign_out_forgets_only_them() {
     let copy = CacheOnly::new("t-shared").handle(get(&private), None).await;
     assert_eq!(copy.unwrap().status(), 504);
 }
+
+fn no_broadcast(_: &str) -> Promise {
+    Promise::resolve(&JsValue::UNDEFINED)
+}
+
+/// A nudge's revalidation that went out with the session, answered privately after the user
+/// signed out: its answer must not bring back the private cache that sign-out deleted.
+#[wasm_bindgen_test]
+async fn a_private_answer_in_flight_during_sign_out_is_not_stored() {
+    let url = fixture("private-race", "cc=private,%20no-cache&hold=private-race");
+    let store = Store::new("t-private-race");
+    let flight = nudge(&store, &url, None, no_broadcast);
+    // The fixture counts a request when it arrives and holds its answer: once counted, the
+    // request is on the network, sent before the sign-out below.
+    wait_until("the revalidation to reach the network", || async {
+        stats("private-race").await.count == 1
+    })
+    .await;
+    assert_eq!(sign_out_message().await, JsValue::from_str("signed-out"));
+    release("private-race").await;
+    assert_eq!(
+        web::wait(flight).await.unwrap(),
+        JsValue::FALSE,
+        "the answer that arrived after sign-out was not stored"
+    );
+    assert!(
+        stored(PRIVATE_CACHE, &url).await.is_none(),
+        "a private answer fetched before sign-out is in the private cache after it"
+    );
+
+    // A request sent after the sign-out is stored as usual.
+    let after = nudge(&store, &url, None, no_broadcast);
+    assert_eq!(web::wait(after).await.unwrap(), JsValue::TRUE);
+    assert!(stored(PRIVATE_CACHE, &url).await.is_some());
+}
+
+/// The same for a page's own read through a strategy (here NetworkFirst, as the API's reads).
+#[wasm_bindgen_test]
+async fn a_private_read_in_flight_during_sign_out_is_not_stored() {
+    let url = fixture("private-read", "cc=private,%20no-cache&hold=private-read");
+    let read = wasm_bindgen_futures::future_to_promise({
+        let url = url.clone();
+        async move {
+            let response = NetworkFirst::new("t-private-read")
+                .handle(get(&url), None)
+                .await?;
+            Ok(response.into())
+        }
+    });
+    wait_until("the read to reach the network", || async {
+        stats("private-read").await.count == 1
+    })
+    .await;
+    assert_eq!(sign_out_message().await, JsValue::from_str("signed-out"));
+    release("private-read").await;
+    let response: web_sys::Response = web::wait(read).await.unwrap().unchecked_into();
+    assert_eq!(response.status(), 200, "the page still gets its answer");
+    assert!(
+        stored(PRIVATE_CACHE, &url).await.is_none(),
+        "a private read fetched before sign-out is in the private cache after it"
+    );
+}
+
+/// What the check relies on for a sign-out that begins after it: a cache opened before a
+/// `caches.delete` of its name keeps taking puts, but nobody who opens the name afterwards
+/// sees them.
+#[wasm_bindgen_test]
+async fn a_put_into_a_cache_deleted_after_it_was_opened_is_lost() {
+    let url = fixture("doomed", "cc=no-cache");
+    let name = "t-doomed";
+    web::open_cache(name).await.unwrap(); // it exists, so the delete below has work to do
+    let storage = web::scope().caches().unwrap();
+    // Issued in this order in one task, as the put's `open` and a sign-out's `delete` can be.
+    let opening = storage.open(name);
+    let deleting = storage.delete(name);
+    let cache: web_sys::Cache = web::wait(opening).await.unwrap().unchecked_into();
+    assert_eq!(web::wait(deleting).await.unwrap(), JsValue::TRUE);
+    let response = web_sys::Response::new_with_opt_str(Some("late")).unwrap();
+    web::cache_put(&cache, &url, &response).await.unwrap();
+    assert!(
+        stored(name, &url).await.is_none(),
+        "the put reached the cache opened by name after the delete"
+    );
+}

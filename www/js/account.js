@@ -10,8 +10,13 @@
 import { ApiError, getJson, postJson } from "./api.js";
 
 const HINT_KEY = "watercooler.account";
-/** How long sign-out waits for the SW's `signed-out` before going on without it. */
-const SW_SIGN_OUT_MS = 3000;
+/** The ServiceWorker's cache of private answers (sw/src/store.rs, PRIVATE_CACHE). */
+const PRIVATE_CACHE = "nudge-private-v1";
+/**
+ * How long sign-out waits for the SW's `signed-out` before it deletes the private cache itself.
+ * A live SW answers within milliseconds; this bounds only a stuck or vanished one.
+ */
+const SW_SIGN_OUT_MS = 10000;
 
 /** The account this device last knew to be signed in, or null. */
 export function accountHint() {
@@ -73,25 +78,49 @@ export async function endSession() {
 }
 
 /**
- * The device half: asks the ServiceWorker to forget every private response and waits for its
- * `signed-out`, at most SW_SIGN_OUT_MS (a SW that is being replaced may never answer; the
- * session is over anyway, so private reads can no longer be refreshed into its cache).
- * Resolves to whether the SW confirmed. Uses the registration's active worker rather than the
- * controller, so a page the SW does not control yet (first visit) still reaches it.
+ * The device half: makes sure no private answer stays on this device. Resolves to `true` once
+ * the private cache is gone, `false` when that could not be made sure (then the caller says so).
+ *
+ * The SW is asked first, because only it can also refuse the private answers of requests still
+ * in flight (sw/src/store.rs, `Epoch`); its `signed-out` means the cache is gone. The page does
+ * not carry on while the cache may still be there: when no SW answers (there is none, it is being
+ * replaced, or it is stuck past SW_SIGN_OUT_MS), the page deletes the cache itself, since Cache
+ * Storage is the origin's, not the SW's. A SW that is only slow still deletes it again when the
+ * message reaches it. Uses the registration's active worker rather than the controller, so a
+ * page the SW does not control yet (first visit) still reaches it.
  */
 export async function forgetPrivateResponses() {
-  if (!("serviceWorker" in navigator)) return true;
+  if (await askServiceWorker()) return true;
+  if (!("caches" in self)) return true; // no Cache Storage, nothing kept
+  try {
+    await caches.delete(PRIVATE_CACHE);
+    return true;
+  } catch (err) {
+    console.warn("sign-out: the private cache could not be deleted", err);
+    return false;
+  }
+}
+
+/** Sends `sign-out` to the SW; resolves to whether it confirmed. */
+async function askServiceWorker() {
+  if (!("serviceWorker" in navigator)) return false;
   const reg = await navigator.serviceWorker.getRegistration("/").catch(() => null);
   const worker = (reg && reg.active) || navigator.serviceWorker.controller;
-  if (!worker) return true; // no SW, no private cache
+  if (!worker) return false;
   const channel = new MessageChannel();
-  const answered = new Promise((resolve) => {
+  let timer;
+  let onState;
+  const confirmed = await new Promise((resolve) => {
     channel.port1.onmessage = (e) => resolve(!!e.data && e.data.type === "signed-out");
+    // A worker that is replaced meanwhile never answers: no need to wait out the deadline.
+    onState = () => worker.state === "redundant" && resolve(false);
+    worker.addEventListener("statechange", onState);
+    timer = setTimeout(() => resolve(false), SW_SIGN_OUT_MS);
+    worker.postMessage({ type: "sign-out" }, [channel.port2]);
   });
-  const timeout = new Promise((resolve) => setTimeout(() => resolve(false), SW_SIGN_OUT_MS));
-  worker.postMessage({ type: "sign-out" }, [channel.port2]);
-  const confirmed = await Promise.race([answered, timeout]);
+  clearTimeout(timer);
+  worker.removeEventListener("statechange", onState);
   channel.port1.close();
-  if (!confirmed) console.warn("sign-out: the ServiceWorker did not confirm in time");
+  if (!confirmed) console.warn("sign-out: the ServiceWorker did not confirm; the page deletes the private cache");
   return confirmed;
 }

@@ -7,7 +7,7 @@ use web_sys::{ExtendableEvent, Request, Response, ResponseType};
 
 use crate::cacheability::{self, Exchange, Kind, Refusal};
 use crate::error::{Result, SwError};
-use crate::store::Store;
+use crate::store::{Epoch, Store};
 use crate::web;
 
 /// One request being answered: the request, the store it may use, and the event that can
@@ -55,14 +55,17 @@ impl StrategyHandler {
         web::cache_match(&cache, url).await
     }
 
-    /// Stores a copy of `response` when cacheability allows it (and the quota, after a purge);
-    /// `Ok(false)` when it is not stored.
-    pub async fn cache_put(&self, response: &Response) -> Result<bool> {
+    /// Stores a copy of `response`, fetched in epoch `sent`, when cacheability allows it (and
+    /// the quota, after a purge, and for a private one no sign-out since); `Ok(false)` when it
+    /// is not stored.
+    pub async fn cache_put(&self, response: &Response, sent: Epoch) -> Result<bool> {
         if let Err(refusal) = storable(&self.request.method(), response) {
             web::debug(&format!("not stored ({refusal:?}): {}", self.url()));
             return Ok(false);
         }
-        self.store.put(&self.request, &response.clone()?).await
+        self.store
+            .put(&self.request, &response.clone()?, sent)
+            .await
     }
 
     /// Fetches, then stores a copy before handing the response back. Awaiting the put (rather
@@ -70,8 +73,9 @@ impl StrategyHandler {
     /// re-render from the cache sees the same data; API bodies are small, so this costs little.
     /// A failed put (quota) is logged, not fatal: the page still gets its data.
     pub async fn fetch_and_cache_put(&self) -> Result<Response> {
+        let sent = Epoch::now();
         let response = self.fetch().await?;
-        if let Err(error) = self.cache_put(&response).await {
+        if let Err(error) = self.cache_put(&response, sent).await {
             web::warn(&format!("cache put failed for {}: {error}", self.url()));
         }
         Ok(response)

@@ -115,3 +115,10 @@ pub async fn text(response: &Response) -> String {
 pub fn header(response: &Response, name: &str) -> Option<String> {
     response.headers().get(name).unwrap()
 }
+
+/// Lets the fixture answer every request held under `key` (`hold=key`).
+pub async fn release(key: &str) {
+    let url = format!("{FIXTURE}/release?key={key}");
+    let response = web::fetch(&get(&url)).await.expect("the fixture answers");
+    assert_eq!(response.status(), 204, "release {key}");
+}
