@@ -126,7 +126,7 @@ impl NewMessage {
                     "author_not_account",
                     &format!(
                         "signed in as {user}, you write under that name: leave `author` out or \
-                         send {user:?}"
+                         send \"{user}\""
                     ),
                 ))
             }
