@@ -12,7 +12,8 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -27,6 +28,9 @@ pub const MAX_TRACKED_NAMES: usize = 100_000;
 pub struct LoginThrottle {
     by_name: Option<Arc<DefaultKeyedRateLimiter<String>>>,
     by_address: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    /// When the names were last swept because they were full: at most once a second, so a
+    /// crowd of new names costs one sweep, not one per attempt.
+    swept: Arc<Mutex<Option<Instant>>>,
 }
 
 impl LoginThrottle {
@@ -36,6 +40,7 @@ impl LoginThrottle {
         Self {
             by_name: per_minute(per_name),
             by_address: per_minute(per_address),
+            swept: Arc::default(),
         }
     }
 
@@ -47,14 +52,22 @@ impl LoginThrottle {
         }
         if let (Some(limiter), Some(key)) = (&self.by_name, name_key) {
             if limiter.len() >= MAX_TRACKED_NAMES {
-                limiter.retain_recent();
-            }
-            if limiter.len() >= MAX_TRACKED_NAMES {
-                return Err(refused("for now", 60));
+                self.sweep_full(limiter);
+                if limiter.len() >= MAX_TRACKED_NAMES {
+                    return Err(refused("for now", 1));
+                }
             }
             check(limiter, &key.to_owned(), "for this account")?;
         }
         Ok(())
+    }
+
+    fn sweep_full(&self, limiter: &DefaultKeyedRateLimiter<String>) {
+        let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
+        if swept.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            limiter.retain_recent();
+            *swept = Some(Instant::now());
+        }
     }
 
     /// Drops the buckets that are full again, so the maps hold only recent attempts.
