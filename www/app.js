@@ -440,6 +440,12 @@ async function onSubmit(event) {
     textInput.focus();
     return;
   }
+  // Signed in, the server takes the account's name as the author and refuses another one.
+  if (state.account && author !== state.account) {
+    authorInput.value = state.account;
+    renderComposeError(`Signed in as ${state.account}, you write under that name.`);
+    return;
+  }
   // Cleared before anything waits, so a second submit in the same moment finds nothing to send.
   textInput.value = "";
   renderComposeError("");
@@ -630,7 +636,7 @@ function setAccount(name) {
   renderAccount(state.account);
   renderAccountError("");
   if (signedIn) {
-    // Signed in: the display name defaults to the account name (it can still be changed).
+    // Signed in: the display name is the account name (the server writes under no other).
     saveName(state.account);
     document.getElementById("author").value = state.account;
   }

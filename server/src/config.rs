@@ -98,6 +98,26 @@ pub struct Config {
     #[arg(long, env = "NUDGE_MAX_STREAMS_PER_ADDRESS", default_value_t = 32)]
     pub max_streams_per_address: usize,
 
+    /// Password hashes (argon2, 19 MiB each while it runs) computed at once (0: one per
+    /// core); more sign-ins wait their turn. Hashing never holds more than this × 19 MiB.
+    #[arg(long, env = "NUDGE_HASH_CONCURRENCY", default_value_t = 0)]
+    pub hash_concurrency: usize,
+
+    /// Milliseconds a sign-in or registration waits for its turn to hash before it is
+    /// answered 503 with `Retry-After`.
+    #[arg(long, env = "NUDGE_HASH_WAIT_MS", default_value_t = 1000)]
+    pub hash_wait_ms: u64,
+
+    /// Sign-in attempts per minute on one account name, from all addresses together (0:
+    /// unlimited); more are refused with 429.
+    #[arg(long, env = "NUDGE_LOGIN_RATE_PER_NAME", default_value_t = 10)]
+    pub login_rate_per_name: u32,
+
+    /// Sign-in attempts per minute from one address, whatever the names (0: unlimited); more
+    /// are refused with 429.
+    #[arg(long, env = "NUDGE_LOGIN_RATE_PER_ADDRESS", default_value_t = 30)]
+    pub login_rate_per_address: u32,
+
     /// Take the client address from the last `X-Forwarded-For` hop (only behind a proxy that
     /// sets it, such as nginx).
     #[arg(long, env = "NUDGE_TRUST_FORWARDED_FOR")]
@@ -197,6 +217,10 @@ impl Config {
         config.write_rate_per_address = 0;
         config.write_rate_per_session = 0;
         config.max_streams_per_address = 0;
+        config.login_rate_per_name = 0;
+        config.login_rate_per_address = 0;
+        // Tests sign in side by side on a loaded machine; the tests of the bound shorten it.
+        config.hash_wait_ms = 30_000;
         config
     }
 

@@ -1,5 +1,14 @@
 //! The rules of the wire contract for names and message bodies, checked once at the edge so
 //! that everything behind the handlers works with values that are already valid.
+//!
+//! - [`names`]: people's names: their normal form, the key that makes two of them one
+//!   account, and the characters a name may not hide.
+//! - [`passwords`]: what a new password must be.
+
+pub mod names;
+pub mod passwords;
+
+pub use passwords::{validate_password, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 
 use std::fmt;
 
@@ -77,8 +86,10 @@ pub const ROOMS_URL: &str = "/api/rooms";
 /// The JSON body of `POST /api/rooms/{room}/messages`, as sent.
 #[derive(Debug, Deserialize)]
 pub struct MessageBody {
-    /// Display name of the writer.
-    pub author: String,
+    /// Display name of the writer: required from a writer who is not signed in; a signed-in
+    /// writer writes under the account's name, which this may repeat but not change.
+    #[serde(default)]
+    pub author: Option<String>,
     /// The message itself.
     pub text: String,
 }
@@ -95,13 +106,42 @@ pub struct NewMessage {
 }
 
 impl NewMessage {
-    /// Checks lengths (in characters) and that nothing is blank.
-    pub fn validate(room: &RoomName, body: MessageBody) -> Result<Self, ApiError> {
-        check_text("author", &body.author, MAX_AUTHOR_CHARS)?;
+    /// Checks lengths (in characters) and that nothing is blank, and settles the author: the
+    /// account of a signed-in writer (`signed_in`), whose `author`, when given, must name that
+    /// account (403 otherwise); for anyone else the given name, in its normal form.
+    pub fn validate(
+        room: &RoomName,
+        body: MessageBody,
+        signed_in: Option<&UserName>,
+    ) -> Result<Self, ApiError> {
+        let author = match &body.author {
+            Some(author) => Some(names::normalise("author", author, MAX_AUTHOR_CHARS)?),
+            None => None,
+        };
         check_text("text", &body.text, MAX_TEXT_CHARS)?;
+        let author = match (signed_in, author) {
+            (Some(user), Some(author)) if names::name_key(&author) != user.key() => {
+                return Err(ApiError::client(
+                    actix_web::http::StatusCode::FORBIDDEN,
+                    "author_not_account",
+                    &format!(
+                        "signed in as {user}, you write under that name: leave `author` out or \
+                         send \"{user}\""
+                    ),
+                ))
+            }
+            (Some(user), _) => user.as_str().to_owned(),
+            (None, Some(author)) => author,
+            (None, None) => {
+                return Err(ApiError::invalid(
+                    "missing_author",
+                    "`author` is required unless you are signed in",
+                ))
+            }
+        };
         Ok(Self {
             room: room.as_str().to_owned(),
-            author: body.author,
+            author,
             text: body.text,
         })
     }
@@ -140,26 +180,31 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Shortest password, in characters.
-pub const MIN_PASSWORD_CHARS: usize = 8;
-/// Longest password, in characters (argon2 would take more, but nobody types more).
-pub const MAX_PASSWORD_CHARS: usize = 256;
-
-/// A registered user's name: the same rules as an author (1-64 characters, not blank).
+/// A user's name, in its normal form (see [`names`]): the same rules as an author, 1-64
+/// characters. Two names are one account when their [`UserName::key`]s are equal.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct UserName(String);
 
 impl UserName {
-    /// Validates a name from a body or a path segment.
+    /// Validates a name from a body or a path segment and brings it to its normal form.
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        check_text("name", raw, MAX_AUTHOR_CHARS)?;
-        Ok(Self(raw.to_owned()))
+        names::normalise("name", raw, MAX_AUTHOR_CHARS).map(Self)
+    }
+
+    /// A name as the store keeps it: valid when it was registered (rules may have grown since).
+    pub fn stored(name: String) -> Self {
+        Self(name)
     }
 
     /// The name as a string slice.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// What the store finds the account by: equal for `Ann`, `ann ` and `ＡＮＮ`.
+    pub fn key(&self) -> String {
+        names::name_key(&self.0)
     }
 }
 
@@ -167,24 +212,6 @@ impl fmt::Display for UserName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-/// Checks a new password's length, in characters; its content is the user's business.
-pub fn validate_password(password: &str) -> Result<(), ApiError> {
-    let chars = password.chars().count();
-    if chars < MIN_PASSWORD_CHARS {
-        return Err(ApiError::invalid(
-            "password_too_short",
-            &format!("passwords have at least {MIN_PASSWORD_CHARS} characters"),
-        ));
-    }
-    if chars > MAX_PASSWORD_CHARS {
-        return Err(ApiError::invalid(
-            "password_too_long",
-            &format!("passwords have at most {MAX_PASSWORD_CHARS} characters"),
-        ));
-    }
-    Ok(())
 }
 
 /// The room a topic belongs to: `rooms/general` → `general`. Other topics (`rooms`) have none.
@@ -270,25 +297,49 @@ mod tests {
     fn lengths_count_characters_not_bytes() {
         let room = RoomName::parse("r").unwrap();
         let body = |text: String| MessageBody {
-            author: "ann".into(),
+            author: Some("ann".into()),
             text,
         };
-        assert!(NewMessage::validate(&room, body("é".repeat(2000))).is_ok());
-        assert!(NewMessage::validate(&room, body("é".repeat(2001))).is_err());
-        assert!(NewMessage::validate(&room, body("   ".into())).is_err());
-        assert!(NewMessage::validate(&room, body("a\0b".into())).is_err());
-        assert!(NewMessage::validate(&room, body("a\u{7}b".into())).is_err());
-        assert!(NewMessage::validate(&room, body("two\nlines\tand a tab".into())).is_ok());
+        let validate = |text: String| NewMessage::validate(&room, body(text), None);
+        assert!(validate("é".repeat(2000)).is_ok());
+        assert!(validate("é".repeat(2001)).is_err());
+        assert!(validate("   ".into()).is_err());
+        assert!(validate("a\0b".into()).is_err());
+        assert!(validate("a\u{7}b".into()).is_err());
+        assert!(validate("two\nlines\tand a tab".into()).is_ok());
     }
 
     #[test]
-    fn user_names_and_passwords() {
-        assert!(UserName::parse("Ann Lee").is_ok());
+    fn a_signed_in_writer_writes_under_the_account_name() {
+        let room = RoomName::parse("r").unwrap();
+        let ann = UserName::parse("Ann").unwrap();
+        let body = |author: Option<&str>| MessageBody {
+            author: author.map(str::to_owned),
+            text: "hi".into(),
+        };
+        let author = |given: Option<&str>, user: Option<&UserName>| {
+            NewMessage::validate(&room, body(given), user).map(|m| m.author)
+        };
+        assert_eq!(author(None, Some(&ann)).unwrap(), "Ann");
+        assert_eq!(author(Some(" ann "), Some(&ann)).unwrap(), "Ann");
+        assert!(matches!(
+            author(Some("bob"), Some(&ann)),
+            Err(ApiError::Client { status, .. }) if status == 403
+        ));
+        assert_eq!(author(Some("  bob "), None).unwrap(), "bob");
+        assert!(author(None, None).is_err());
+        assert!(author(Some("bob\u{202E}"), None).is_err());
+    }
+
+    #[test]
+    fn user_names_are_normalised() {
+        assert_eq!(UserName::parse(" Ann  Lee ").unwrap().as_str(), "Ann Lee");
+        assert_eq!(
+            UserName::parse("ANN").unwrap().key(),
+            UserName::parse("ann").unwrap().key()
+        );
         assert!(UserName::parse(" ").is_err());
         assert!(UserName::parse(&"é".repeat(65)).is_err());
-        assert!(validate_password("1234567").is_err());
-        assert!(validate_password("12345678").is_ok());
-        assert!(validate_password(&"x".repeat(257)).is_err());
     }
 
     #[test]

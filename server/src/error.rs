@@ -41,6 +41,16 @@ pub enum ApiError {
         /// Seconds until a retry may succeed.
         retry_after_secs: u64,
     },
+    /// The server is at a bound it keeps on purpose (503); come back after `retry_after_secs`.
+    #[error("{message}")]
+    Busy {
+        /// A stable, machine-readable code.
+        code: String,
+        /// A sentence for the person reading it.
+        message: String,
+        /// Seconds until a retry may succeed.
+        retry_after_secs: u64,
+    },
     /// The store failed or is unavailable.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -116,9 +126,9 @@ impl ApiError {
 
     fn code_and_message(&self) -> (&str, String) {
         match self {
-            Self::Client { code, message, .. } | Self::TooManyRequests { code, message, .. } => {
-                (code, message.clone())
-            }
+            Self::Client { code, message, .. }
+            | Self::TooManyRequests { code, message, .. }
+            | Self::Busy { code, message, .. } => (code, message.clone()),
             Self::Store(StoreError::IdempotencyConflict) => (
                 "idempotency_key_reused",
                 "this Idempotency-Key was already used with a different request".to_owned(),
@@ -137,6 +147,7 @@ impl ResponseError for ApiError {
         match self {
             Self::Client { status, .. } => *status,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(StoreError::IdempotencyConflict) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -145,8 +156,11 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        // 501 is a deployment's choice of backend, not a failure.
-        if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
+        // 501 is a deployment's choice of backend, and Busy a bound doing its job: not failures.
+        if status.is_server_error()
+            && status != StatusCode::NOT_IMPLEMENTED
+            && !matches!(self, Self::Busy { .. })
+        {
             tracing::error!(error = %self, "request failed");
         }
         let (code, message) = self.code_and_message();
@@ -156,6 +170,9 @@ impl ResponseError for ApiError {
             response.insert_header((header::RETRY_AFTER, "1"));
         }
         if let Self::TooManyRequests {
+            retry_after_secs, ..
+        }
+        | Self::Busy {
             retry_after_secs, ..
         } = self
         {

@@ -10,6 +10,8 @@ use std::time::Duration;
 use actix_server::Server;
 use anyhow::Context;
 
+use crate::auth::password::Hasher;
+use crate::auth::throttle::LoginThrottle;
 use crate::connections::ConnectionLog;
 use crate::hub::Hub;
 use crate::limits::Limits;
@@ -54,6 +56,15 @@ impl Application {
                 config.trust_forwarded_for,
             )
             .with_session_rate(config.write_rate_per_session, config.session_write_burst),
+            hasher: Hasher::new(
+                config.hash_concurrency,
+                Duration::from_millis(config.hash_wait_ms),
+            )
+            .context("starting the password hashing threads")?,
+            login_throttle: LoginThrottle::new(
+                config.login_rate_per_name,
+                config.login_rate_per_address,
+            ),
             config: Arc::new(config),
         };
 
@@ -138,6 +149,7 @@ async fn prune_periodically(state: AppState) {
     loop {
         tick.tick().await;
         state.limits.forget_idle();
+        state.login_throttle.forget_idle();
         match state.store.prune(retention).await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "pruned the event log"),

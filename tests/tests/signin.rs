@@ -111,10 +111,25 @@ async fn sign_out_clears_private(app: &mut TestApp, browser: &Browser) -> anyhow
     let author: String = browser
         .eval("return document.getElementById('author').value;")
         .await?;
-    assert_eq!(
-        author, "Ann",
-        "the display name defaults to the account name"
+    assert_eq!(author, "Ann", "the display name is the account name");
+    // Signed in, the page writes under no other name: it says so and sends nothing.
+    post_via_form(browser, "Bea", "not as Ann").await?;
+    let error = wait_until("the compose error", SETTLE, POLL, || async {
+        let text: String = browser
+            .eval("return document.getElementById('compose-error').textContent;")
+            .await?;
+        Ok((!text.is_empty()).then_some(text))
+    })
+    .await?;
+    ensure!(error.contains("Signed in as Ann"), "{error:?}");
+    let (author, pending): (String, usize) = (
+        browser
+            .eval("return document.getElementById('author').value;")
+            .await?,
+        outbox_texts(browser).await?.len(),
     );
+    assert_eq!(author, "Ann", "the account name is back in the field");
+    assert_eq!(pending, 0, "nothing went to the outbox");
 
     // A private room, created with the checkbox beside "Create".
     let driver = browser.driver();

@@ -6,10 +6,12 @@
 //! read and a nudge never disagree.
 //!
 //! - [`session`]: the session token and its cookie.
-//! - [`password`]: argon2 hashing, off the async threads.
+//! - [`password`]: argon2 hashing on threads of its own, a bounded number at once.
+//! - [`throttle`]: sign-in attempts per account name and per address.
 
 pub mod password;
 pub mod session;
+pub mod throttle;
 
 use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
@@ -96,11 +98,23 @@ pub async fn room_access(
     state: &AppState,
     room: &RoomName,
 ) -> Result<RoomAccess, ApiError> {
+    if !state.hub.access().is_private(room.as_str()) {
+        return Ok(RoomAccess::Public);
+    }
+    room_access_as(signed_in(req, state).await?, state, room)
+}
+
+/// [`room_access`] for a caller already known to be `user` (or nobody).
+pub fn room_access_as(
+    user: Option<UserName>,
+    state: &AppState,
+    room: &RoomName,
+) -> Result<RoomAccess, ApiError> {
     let access = state.hub.access();
     if !access.is_private(room.as_str()) {
         return Ok(RoomAccess::Public);
     }
-    let user = signed_in(req, state).await?.ok_or_else(not_signed_in)?;
+    let user = user.ok_or_else(not_signed_in)?;
     if access.may_read_room(room.as_str(), Some(user.as_str())) {
         Ok(RoomAccess::Member(user))
     } else {

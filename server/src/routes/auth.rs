@@ -1,7 +1,11 @@
 //! Accounts: `POST /api/auth/register`, `/login`, `/logout` and `GET /api/auth/me`.
 //!
-//! Registering signs in. A failed sign-in says only `invalid_credentials`, the same for an
-//! unknown name and a wrong password (and takes as long). Signing out forgets the session,
+//! Registering signs in. Names are taken in their normal form and are one account whatever
+//! their case or width (see [`crate::domain::names`]); weak passwords are refused. A failed
+//! sign-in says only `invalid_credentials`, the same for an unknown name and a wrong password
+//! (and takes as long). Sign-in attempts are throttled per account name and per address, and
+//! hashing waits its turn (503 with `Retry-After` past a short wait: see
+//! [`crate::auth::password`]). Signing out forgets the session,
 //! clears the cookie and asks the browser to clear its HTTP cache (`Clear-Site-Data`), since
 //! private answers may be in it; the page empties the ServiceWorker's private cache itself.
 
@@ -14,7 +18,7 @@ use serde_json::json;
 
 use super::{wrong_method, AppState};
 use crate::auth::session::{clear_cookie, over_tls, SessionToken};
-use crate::auth::{ensure_available, password, require_user};
+use crate::auth::{ensure_available, require_user};
 use crate::domain::{validate_password, UserName};
 use crate::error::ApiError;
 use crate::http_cache::NEVER_STORE;
@@ -59,8 +63,18 @@ async fn register(
     ensure_available(&state)?;
     let Credentials { name, password } = body.into_inner();
     let name = UserName::parse(&name)?;
-    validate_password(&password)?;
-    let hash = password::hash(password).await?;
+    // zxcvbn takes milliseconds on a long password: not on the async threads.
+    let (password, checked) = {
+        let user = name.as_str().to_owned();
+        tokio::task::spawn_blocking(move || {
+            let checked = validate_password(&password, &user);
+            (password, checked)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("password check: {e}")))?
+    };
+    checked?;
+    let hash = state.hasher.hash(password).await?;
     let (token, session) = new_session(&state);
     state.accounts.register(&name, hash, session).await?;
     Ok(signed_in(
@@ -81,11 +95,20 @@ async fn login(
     let Credentials { name, password } = body.into_inner();
     // A name that could never register is just another unknown user.
     let name = UserName::parse(&name).ok();
+    let key = name.as_ref().map(UserName::key);
+    state
+        .login_throttle
+        .attempt(key.as_deref(), state.limits.client_ip(&req))?;
     let stored = match &name {
-        Some(name) => state.accounts.password_hash(name).await?,
+        Some(name) => state.accounts.credentials(name).await?,
         None => None,
     };
-    let matches = password::verify(password, stored).await?;
+    let (name, hash) = match stored {
+        Some(stored) => (Some(stored.name), Some(stored.password_hash)),
+        None => (None, None),
+    };
+    let matches = state.hasher.verify(password, hash).await?;
+    // The name as registered, whatever case or width it was typed in.
     let Some(name) = name.filter(|_| matches) else {
         return Err(ApiError::client(
             StatusCode::UNAUTHORIZED,

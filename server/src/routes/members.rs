@@ -1,4 +1,6 @@
 //! Members of private rooms: `PUT` and `DELETE /api/rooms/{room}/members/{name}`, by a member.
+//! `{name}` is any registered name, percent-encoded, in any case or width (see
+//! [`crate::domain::names`]).
 //! A member may add any registered user and remove anyone, themselves included. Each change is
 //! logged on `rooms`, so every page refetches its room list; a removed member's open streams
 //! get `forbidden` for the room (see [`crate::hub`]).
@@ -36,8 +38,18 @@ async fn remove(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
     Ok(done())
 }
 
+/// The member named in the path, percent-decoded in full: the router leaves `%2F`, `%25` and
+/// `%2B` encoded, and a name may hold `/`, `%` or `+` (the page sends `encodeURIComponent`).
 fn name_param(req: &HttpRequest) -> Result<UserName, ApiError> {
-    UserName::parse(req.match_info().query("name"))
+    #[derive(serde::Deserialize)]
+    struct MemberPath {
+        name: String,
+    }
+    let path: MemberPath = req
+        .match_info()
+        .load()
+        .map_err(|e| ApiError::invalid("invalid_path", &format!("the path is not valid: {e}")))?;
+    UserName::parse(&path.name)
 }
 
 fn done() -> HttpResponse {

@@ -1,11 +1,12 @@
 //! `POST /api/rooms/{room}/messages`: the write path. The answer comes after the message and
-//! its event are durable; the same `Idempotency-Key` makes a retry take effect once.
+//! its event are durable; the same `Idempotency-Key` makes a retry take effect once. A
+//! signed-in writer writes under the account's name (see [`NewMessage::validate`]).
 
 use actix_web::http::header::{self, HeaderName};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{room_param, rooms, wrong_method, AppState};
-use crate::auth::room_access;
+use crate::auth::{room_access_as, signed_in};
 use crate::domain::{MessageBody, NewMessage};
 use crate::error::ApiError;
 use crate::store::IdempotencyKey;
@@ -32,8 +33,11 @@ async fn post(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let room = room_param(&req)?;
-    room_access(&req, &state, &room).await?;
-    let message = NewMessage::validate(&room, body.into_inner())?;
+    // Asked once (no store read without a session cookie): both who may write here and under
+    // which name a signed-in writer writes.
+    let user = signed_in(&req, &state).await?;
+    room_access_as(user.clone(), &state, &room)?;
+    let message = NewMessage::validate(&room, body.into_inner(), user.as_ref())?;
     let key = idempotency_key(&req)?;
     let appended = state.store.append_message(message, key).await?;
     let mut response = HttpResponse::Created();

@@ -39,6 +39,10 @@ pub struct AppState {
     pub connections: crate::connections::ConnectionLog,
     /// Rate limits and stream caps.
     pub limits: crate::limits::Limits,
+    /// Password hashing, a bounded number at once.
+    pub hasher: crate::auth::password::Hasher,
+    /// Sign-in attempts per account name and per address.
+    pub login_throttle: crate::auth::throttle::LoginThrottle,
 }
 
 /// Mounts the API (with JSON errors for unknown routes) and then the static web app.

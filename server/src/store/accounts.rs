@@ -55,7 +55,18 @@ pub struct NewSession {
     pub expires_at_ms: i64,
 }
 
-/// Users, sessions and the members of private rooms.
+/// A registered user, as sign-in needs it.
+#[derive(Debug, Clone)]
+pub struct StoredCredentials {
+    /// The name as it was registered.
+    pub name: UserName,
+    /// Its argon2 PHC string.
+    pub password_hash: String,
+}
+
+/// Users, sessions and the members of private rooms. Users are found by their name's
+/// [key](UserName::key), so `Ann`, `ann` and `ＡＮＮ` name one account; what is stored and
+/// answered is the name as registered.
 #[async_trait]
 pub trait Accounts: Send + Sync + 'static {
     /// Whether this backend has accounts at all.
@@ -64,7 +75,7 @@ pub trait Accounts: Send + Sync + 'static {
     }
 
     /// Registers `name` with an argon2 hash of its password and signs it in with `session`,
-    /// in one transaction. [`AccountError::NameTaken`] when the name exists.
+    /// in one transaction. [`AccountError::NameTaken`] when a name with the same key exists.
     async fn register(
         &self,
         name: &UserName,
@@ -72,10 +83,11 @@ pub trait Accounts: Send + Sync + 'static {
         session: NewSession,
     ) -> AccountResult<()>;
 
-    /// The password hash of `name`, or `None` for an unknown user.
-    async fn password_hash(&self, name: &UserName) -> AccountResult<Option<String>>;
+    /// The registered name and password hash of the account `name` is the key of, or `None`
+    /// for an unknown user.
+    async fn credentials(&self, name: &UserName) -> AccountResult<Option<StoredCredentials>>;
 
-    /// Remembers a session of `user`.
+    /// Remembers a session of `user`, a name as registered.
     async fn start_session(&self, user: &UserName, session: NewSession) -> AccountResult<()>;
 
     /// The user of an unexpired session, or `None`.
@@ -90,8 +102,8 @@ pub trait Accounts: Send + Sync + 'static {
     async fn create_private_room(&self, room: &RoomName, creator: &UserName)
         -> AccountResult<bool>;
 
-    /// `by`, a member, adds `user` (a registered user) to the private `room`; logs the change
-    /// on `rooms` when there was one.
+    /// `by`, a member, adds `user` (the account of that key) to the private `room`; logs the
+    /// change on `rooms` when there was one.
     async fn add_member(
         &self,
         room: &RoomName,
@@ -99,8 +111,8 @@ pub trait Accounts: Send + Sync + 'static {
         user: &UserName,
     ) -> AccountResult<()>;
 
-    /// `by`, a member, removes `user` (possibly themselves) from the private `room`; logs the
-    /// change on `rooms` when there was one.
+    /// `by`, a member, removes `user` (the account of that key, possibly themselves) from the
+    /// private `room`; logs the change on `rooms` when there was one.
     async fn remove_member(
         &self,
         room: &RoomName,

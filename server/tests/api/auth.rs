@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, session_cookie, spawn_app, TestApp};
+use crate::helpers::{assert_error, password_of, session_cookie, spawn_app, TestApp};
 
 async fn login(app: &TestApp, name: &str, password: &str) -> reqwest::Response {
     let body = json!({ "name": name, "password": password });
@@ -18,7 +18,7 @@ async fn me(app: &TestApp, cookie: Option<&str>) -> reqwest::Response {
 #[tokio::test]
 async fn registering_signs_in_with_an_http_only_lax_cookie() {
     let app = spawn_app().await;
-    let body = json!({ "name": "Ann Lee", "password": "correct horse" });
+    let body = json!({ "name": "Ann Lee", "password": "correct horse battery" });
     let response = app
         .send_as(Method::POST, "/api/auth/register", None, Some(body))
         .await;
@@ -54,13 +54,13 @@ async fn registering_signs_in_with_an_http_only_lax_cookie() {
 async fn login_answers_unknown_users_and_wrong_passwords_alike() {
     let app = spawn_app().await;
     app.register("ann").await;
-    let ok = login(&app, "ann", "password-of-ann").await;
+    let ok = login(&app, "ann", &password_of("ann")).await;
     assert_eq!(ok.status(), 200);
     let cookie = session_cookie(&ok);
     assert_eq!(me(&app, Some(&cookie)).await.status(), 200);
 
     let wrong = login(&app, "ann", "not her password").await;
-    let unknown = login(&app, "nobody", "password-of-ann").await;
+    let unknown = login(&app, "nobody", &password_of("ann")).await;
     assert_eq!(wrong.status(), 401);
     assert_eq!(unknown.status(), 401);
     assert!(wrong.headers().get("set-cookie").is_none());
@@ -124,7 +124,7 @@ async fn bad_registrations_are_refused_and_change_nothing() {
         ),
         (json!({ "name": "bob" }), 400, "invalid_json"),
         (
-            json!({ "name": "ann", "password": "another password" }),
+            json!({ "name": "ann", "password": "another lantern entirely" }),
             409,
             "name_taken",
         ),
@@ -138,8 +138,13 @@ async fn bad_registrations_are_refused_and_change_nothing() {
     assert_error(malformed, 400, "invalid_json").await;
 
     // Nothing changed: ann keeps her password, bob does not exist.
-    assert_eq!(login(&app, "ann", "password-of-ann").await.status(), 200);
-    assert_eq!(login(&app, "ann", "another password").await.status(), 401);
+    assert_eq!(login(&app, "ann", &password_of("ann")).await.status(), 200);
+    assert_eq!(
+        login(&app, "ann", "another lantern entirely")
+            .await
+            .status(),
+        401
+    );
     assert_eq!(login(&app, "bob", "short").await.status(), 401);
     assert_eq!(login(&app, "bob", "long enough").await.status(), 401);
 }

@@ -33,10 +33,11 @@ async fn malformed_json_is_a_400() {
             )
             .await;
         assert_error(response, 400, "invalid_json").await;
+        // Well-formed, but a writer who is not signed in must say who they are.
         let response = app
             .post_raw(MESSAGES, "application/json", "{\"text\": \"x\"}")
             .await;
-        assert_error(response, 400, "invalid_json").await;
+        assert_error(response, 400, "missing_author").await;
     })
     .await;
 }

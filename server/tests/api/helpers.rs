@@ -214,12 +214,12 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
 
 /// Requests as a signed-in user: `cookie` is the `nudge_session=…` pair to send, or `None`.
 impl TestApp {
-    /// Registers `name` (password `password-of-<name>`) and returns its session cookie.
+    /// Registers `name` (password [`password_of`]) and returns its session cookie.
     pub async fn register(&self, name: &str) -> String {
         let response = self
             .client
             .post(self.url("/api/auth/register"))
-            .json(&json!({ "name": name, "password": format!("password-of-{name}") }))
+            .json(&json!({ "name": name, "password": password_of(name) }))
             .send()
             .await
             .expect("the request is sent");
@@ -249,9 +249,12 @@ impl TestApp {
         self.send_as(reqwest::Method::GET, path, cookie, None).await
     }
 
-    /// Posts a message as `cookie`'s user.
+    /// Posts a message as `cookie`'s user (under the account's name), or as `someone`.
     pub async fn post_as(&self, room: &str, cookie: Option<&str>, text: &str) -> reqwest::Response {
-        let body = json!({ "author": "someone", "text": text });
+        let body = match cookie {
+            Some(_) => json!({ "text": text }),
+            None => json!({ "author": "someone", "text": text }),
+        };
         let path = format!("/api/rooms/{room}/messages");
         self.send_as(reqwest::Method::POST, &path, cookie, Some(body))
             .await
@@ -290,6 +293,11 @@ impl TestApp {
         assert_eq!(response.status(), 200, "opening /api/events?{query}");
         SseClient::new(response)
     }
+}
+
+/// The password [`TestApp::register`] gives `name`: strong enough to be accepted.
+pub fn password_of(name: &str) -> String {
+    format!("quiet lantern meadow of {name}")
 }
 
 /// The `nudge_session=…` pair of a response's `Set-Cookie`, ready to send back.

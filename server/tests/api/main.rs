@@ -9,6 +9,8 @@ mod auth;
 mod bad_input;
 mod events;
 mod idempotency;
+mod identity;
+mod login_limits;
 mod messages;
 mod metrics;
 mod presence;

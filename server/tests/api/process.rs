@@ -205,3 +205,89 @@ async fn sigterm_ends_the_streams_and_exits_cleanly() {
     };
     assert!(exit.success(), "exit status {exit:?}");
 }
+
+/// A field of `/proc/<pid>/status` in bytes (`VmHWM`: the peak resident set; `VmRSS`: now).
+fn proc_status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable {line:?}"));
+    kib * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_sign_ins_holds_memory_within_the_stated_bound() {
+    const HASHES_AT_ONCE: u64 = 2;
+    // Room for what 60 connections and their requests hold beside the hashes.
+    const SLACK: u64 = 16 * 1024 * 1024;
+    let data = tempfile::tempdir().unwrap();
+    let mut command = crate::process_common::nudge_command();
+    command
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["--hash-concurrency", &HASHES_AT_ONCE.to_string()])
+        // Every attempt reaches the hasher: the worst case, many addresses and names.
+        .args([
+            "--login-rate-per-name",
+            "0",
+            "--login-rate-per-address",
+            "0",
+        ])
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::null());
+    let (child, base) = crate::process_common::spawn(&mut command);
+    let server = Server { child, base };
+    let pid = server.child.id();
+    let client = reqwest::Client::new();
+    let health = client.get(format!("{}/healthz", server.base)).send().await;
+    assert_eq!(health.unwrap().status(), 200);
+    let idle = proc_status_bytes(pid, "VmRSS");
+
+    let attempts = (0..60).map(|i| {
+        let (client, base) = (client.clone(), server.base.clone());
+        async move {
+            let body = json!({ "name": format!("user{i}"), "password": "not the password" });
+            client
+                .post(format!("{base}/api/auth/login"))
+                .json(&body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    assert!(
+        statuses.iter().all(|s| matches!(s, 401 | 503)),
+        "every attempt is refused or asked to retry: {statuses:?}"
+    );
+    let hashed = statuses.iter().filter(|&&s| s == 401).count();
+    assert!(
+        hashed >= HASHES_AT_ONCE as usize,
+        "only {hashed} were hashed"
+    );
+
+    let peak = proc_status_bytes(pid, "VmHWM");
+    let bound =
+        idle + HASHES_AT_ONCE * nudge_server::auth::password::HASH_MEMORY_BYTES as u64 + SLACK;
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    eprintln!(
+        "sign-in storm: idle {:.1} MiB, peak {:.1} MiB, bound {:.1} MiB, {hashed} of 60 hashed",
+        mib(idle),
+        mib(peak),
+        mib(bound)
+    );
+    assert!(
+        peak <= bound,
+        "peak {:.1} MiB past the bound {:.1} MiB (idle {:.1} MiB + {HASHES_AT_ONCE} × 19 MiB + slack)",
+        mib(peak),
+        mib(bound),
+        mib(idle)
+    );
+}

@@ -166,7 +166,7 @@ async fn a_signed_in_session_has_its_own_write_rate() {
     let registered = app
         .client
         .post(app.url("/api/auth/register"))
-        .json(&json!({ "name": "ann", "password": "correct horse" }))
+        .json(&json!({ "name": "ann", "password": "correct horse battery" }))
         .send()
         .await
         .unwrap();

@@ -2,6 +2,7 @@
 //! is held to the same behaviour. A backend joins by adding one `conformance!` line with a
 //! function that opens a fresh, empty store publishing into the given hub.
 
+mod accounts;
 mod cases;
 #[path = "../common/pg.rs"]
 mod pg;
@@ -9,6 +10,7 @@ mod pg;
 use std::sync::Arc;
 
 use nudge_server::hub::Hub;
+use nudge_server::store::accounts::Accounts;
 use nudge_server::store::postgres::PostgresStore;
 use nudge_server::store::sqlite::SqliteStore;
 use nudge_server::store::Store;
@@ -16,6 +18,7 @@ use nudge_server::store::Store;
 /// A fresh store, the hub it publishes into, and whatever must live as long as the store.
 pub(crate) struct Fixture {
     pub store: Arc<dyn Store>,
+    pub accounts: Arc<dyn Accounts>,
     pub hub: Hub,
     _keep: Box<dyn std::any::Any + Send>,
 }
@@ -25,6 +28,7 @@ async fn sqlite() -> Fixture {
     let hub = Hub::new(1024);
     let store = SqliteStore::open(dir.path(), hub.clone()).unwrap();
     Fixture {
+        accounts: Arc::new(store.accounts()),
         store: Arc::new(store),
         hub,
         _keep: Box::new(dir),
@@ -37,20 +41,24 @@ async fn postgres() -> Fixture {
     let hub = Hub::new(1024);
     let store = PostgresStore::open(&url, hub.clone()).await.unwrap();
     Fixture {
+        accounts: Arc::new(store.accounts()),
         store: Arc::new(store),
         hub,
         _keep: Box::new(()),
     }
 }
 
-/// One `#[tokio::test]` per case, per backend.
+/// One `#[tokio::test]` per case, per backend (cases from `cases` unless a module is named).
 macro_rules! conformance {
     ($backend:ident: $($case:ident),* $(,)?) => {
+        conformance!($backend in cases: $($case),*);
+    };
+    ($backend:ident in $module:ident: $($case:ident),* $(,)?) => {
         mod $backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    crate::cases::$case(crate::$backend().await).await;
+                    crate::$module::$case(crate::$backend().await).await;
                 }
             )*
         }
@@ -90,3 +98,8 @@ conformance!(postgres:
     retention_by_age_removes_old_events,
     closed_store_refuses_writes,
 );
+
+mod accounts_on {
+    conformance!(sqlite in accounts: names_are_one_account_by_key, members_are_found_by_key);
+    conformance!(postgres in accounts: names_are_one_account_by_key, members_are_found_by_key);
+}

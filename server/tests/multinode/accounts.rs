@@ -35,9 +35,14 @@ fn session_cookie(response: &Response) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
 }
 
-/// Registers `name` (password `password-of-<name>`) on `node`; returns its session cookie.
+/// The password [`register`] gives `name`: strong enough to be accepted.
+fn password_of(name: &str) -> String {
+    format!("quiet lantern meadow of {name}")
+}
+
+/// Registers `name` (password [`password_of`]) on `node`; returns its session cookie.
 async fn register(node: &Node, name: &str) -> String {
-    let body = json!({ "name": name, "password": format!("password-of-{name}") });
+    let body = json!({ "name": name, "password": password_of(name) });
     let response = send(node, Method::POST, "/api/auth/register", None, Some(body)).await;
     assert_eq!(response.status(), 201, "registering {name}");
     session_cookie(&response)
@@ -82,7 +87,8 @@ async fn secret_of_ann_and_bob(a: &Node) -> (String, String) {
     let added = send(
         a,
         Method::PUT,
-        "/api/rooms/secret/members/bob",
+        // Any case of the name finds the account.
+        "/api/rooms/secret/members/BOB",
         Some(&ann),
         None,
     )
@@ -100,12 +106,17 @@ async fn a_session_opened_on_one_node_is_valid_on_another() {
     assert_eq!(me.status(), 200);
     assert_eq!(me.json::<Value>().await.unwrap(), json!({ "name": "ann" }));
 
-    let taken = json!({ "name": "ann", "password": "another password" });
-    let again = send(&b, Method::POST, "/api/auth/register", None, Some(taken)).await;
-    assert_eq!(again.status(), 409, "the name is taken on every node");
-    let credentials = json!({ "name": "ann", "password": "password-of-ann" });
+    // Names are one account whatever their case or width, on every node.
+    for name in ["ann", " ANN ", "Ａｎｎ"] {
+        let taken = json!({ "name": name, "password": "another lantern entirely" });
+        let again = send(&b, Method::POST, "/api/auth/register", None, Some(taken)).await;
+        assert_eq!(again.status(), 409, "{name:?} is taken on every node");
+    }
+    let credentials = json!({ "name": "Ann", "password": password_of("ann") });
     let login = send(&b, Method::POST, "/api/auth/login", None, Some(credentials)).await;
     assert_eq!(login.status(), 200);
+    let signed_in: Value = login.json().await.unwrap();
+    assert_eq!(signed_in["name"], "ann", "the name as registered");
 
     let out = send(&b, Method::POST, "/api/auth/logout", Some(&ann), None).await;
     assert_eq!(out.status(), 204);
@@ -196,7 +207,8 @@ async fn a_member_removed_on_one_node_is_forbidden_on_a_stream_on_another() {
     let removed = send(
         &a,
         Method::DELETE,
-        "/api/rooms/secret/members/bob",
+        // Any case of the name finds the account.
+        "/api/rooms/secret/members/BOB",
         Some(&ann),
         None,
     )

@@ -21,8 +21,11 @@ use super::conn::{store_error, Pool};
 use super::write::{MemberChange, MemberOutcome, WriteJob};
 use super::WriteHandle;
 use crate::access::AccessSnapshot;
+use crate::domain::names::name_key;
 use crate::domain::{RoomName, UserName};
-use crate::store::accounts::{AccountError, AccountResult, Accounts, NewSession, TokenHash};
+use crate::store::accounts::{
+    AccountError, AccountResult, Accounts, NewSession, StoredCredentials, TokenHash,
+};
 use crate::store::{StoreError, StoreResult};
 
 /// Longest wait for this node's follower to publish a change just committed. Past it the call
@@ -70,6 +73,38 @@ pub async fn load_view(client: &mut Client) -> StoreResult<(i64, AccessSnapshot)
     Ok((head, AccessSnapshot { private, version }))
 }
 
+/// Fills the name keys of users registered before names had keys, oldest first (run under the
+/// migration lock). Should two old names share a key (`Ann` and `ann`), the older keeps it; the
+/// younger gets a key no name can have (it starts with a control character), so it stays in
+/// the rooms it is in but can no longer sign in, being the same name as an older account.
+pub async fn backfill_name_keys(client: &mut Client) -> StoreResult<()> {
+    let tx = client.transaction().await.map_err(store_error)?;
+    let names = tx
+        .query(
+            "SELECT name FROM users WHERE name_key IS NULL ORDER BY created_at, name",
+            &[],
+        )
+        .await
+        .map_err(store_error)?;
+    for row in names {
+        let name: String = row.get(0);
+        let key = name_key(&name);
+        let taken = tx
+            .query_opt("SELECT 1 FROM users WHERE name_key = $1", &[&key])
+            .await
+            .map_err(store_error)?
+            .is_some();
+        let key = if taken { format!("\u{1}{name}") } else { key };
+        tx.execute(
+            "UPDATE users SET name_key = $1 WHERE name = $2",
+            &[&key, &name],
+        )
+        .await
+        .map_err(store_error)?;
+    }
+    tx.commit().await.map_err(store_error)
+}
+
 /// The accounts of a [`PostgresStore`](super::PostgresStore).
 pub struct PostgresAccounts {
     writer: WriteHandle,
@@ -115,6 +150,20 @@ impl PostgresAccounts {
         }
     }
 
+    /// The name as registered of the account `name` is the key of; `name` itself when there is
+    /// none, which then names nobody either (the membership function says so in its turn).
+    async fn registered_name(&self, name: &UserName) -> AccountResult<String> {
+        let row = self
+            .pool
+            .get()
+            .await?
+            .client
+            .query_opt("SELECT name FROM users WHERE name_key = $1", &[&name.key()])
+            .await
+            .map_err(store_error)?;
+        Ok(row.map_or_else(|| name.as_str().to_owned(), |r| r.get(0)))
+    }
+
     /// Waits (bounded) until this node's follower has applied and published event `id`.
     async fn until_published(&self, id: i64) {
         let mut published = self.published.clone();
@@ -140,16 +189,17 @@ impl Accounts for PostgresAccounts {
         password_hash: String,
         session: NewSession,
     ) -> AccountResult<()> {
-        // One statement, so the user and the first session commit together.
+        // One statement, so the user and the first session commit together; a taken name or
+        // name key inserts nothing.
         let inserted = self
             .pool
             .get()
             .await?
             .client
             .execute(
-                "WITH u AS (INSERT INTO users (name, password_hash, created_at) \
-                            VALUES ($1, $2, nudge_now_ms()) \
-                            ON CONFLICT (name) DO NOTHING RETURNING name) \
+                "WITH u AS (INSERT INTO users (name, name_key, password_hash, created_at) \
+                            VALUES ($1, $5, $2, nudge_now_ms()) \
+                            ON CONFLICT DO NOTHING RETURNING name) \
                  INSERT INTO sessions (token_hash, user_name, created_at, expires_at) \
                  SELECT $3, name, nudge_now_ms(), $4 FROM u",
                 &[
@@ -157,6 +207,7 @@ impl Accounts for PostgresAccounts {
                     &password_hash,
                     &&session.token_hash.0[..],
                     &session.expires_at_ms,
+                    &name.key(),
                 ],
             )
             .await
@@ -167,19 +218,22 @@ impl Accounts for PostgresAccounts {
         Ok(())
     }
 
-    async fn password_hash(&self, name: &UserName) -> AccountResult<Option<String>> {
+    async fn credentials(&self, name: &UserName) -> AccountResult<Option<StoredCredentials>> {
         let row = self
             .pool
             .get()
             .await?
             .client
             .query_opt(
-                "SELECT password_hash FROM users WHERE name = $1",
-                &[&name.as_str()],
+                "SELECT name, password_hash FROM users WHERE name_key = $1",
+                &[&name.key()],
             )
             .await
             .map_err(store_error)?;
-        Ok(row.map(|r| r.get(0)))
+        Ok(row.map(|r| StoredCredentials {
+            name: UserName::stored(r.get(0)),
+            password_hash: r.get(1),
+        }))
     }
 
     async fn start_session(&self, user: &UserName, session: NewSession) -> AccountResult<()> {
@@ -218,8 +272,7 @@ impl Accounts for PostgresAccounts {
             )
             .await
             .map_err(store_error)?;
-        // Stored names passed validation when they were registered.
-        Ok(row.and_then(|r| UserName::parse(r.get::<_, &str>(0)).ok()))
+        Ok(row.map(|r| UserName::stored(r.get(0))))
     }
 
     async fn end_session(&self, token_hash: TokenHash) -> AccountResult<()> {
@@ -256,11 +309,12 @@ impl Accounts for PostgresAccounts {
         by: &UserName,
         user: &UserName,
     ) -> AccountResult<()> {
+        let user = self.registered_name(user).await?;
         self.change(MemberChange {
             kind: "add",
             room: room.as_str().to_owned(),
             by: by.as_str().to_owned(),
-            user: user.as_str().to_owned(),
+            user,
         })
         .await
         .map(drop)
@@ -272,11 +326,12 @@ impl Accounts for PostgresAccounts {
         by: &UserName,
         user: &UserName,
     ) -> AccountResult<()> {
+        let user = self.registered_name(user).await?;
         self.change(MemberChange {
             kind: "remove",
             room: room.as_str().to_owned(),
             by: by.as_str().to_owned(),
-            user: user.as_str().to_owned(),
+            user,
         })
         .await
         .map(drop)

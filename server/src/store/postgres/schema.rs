@@ -282,6 +282,12 @@ const MIGRATIONS: &[&str] = &[
         RETURN NEXT;
     END $$;
 "#,
+    r#"
+    -- A name is one account whatever its case or width: its key (domain::names) is unique.
+    -- Keys of earlier users are filled in by accounts::backfill_name_keys, which runs after
+    -- every migration.
+    ALTER TABLE users ADD COLUMN name_key text UNIQUE;
+"#,
 ];
 
 /// Brings the schema up to date under [`MIGRATION_LOCK`], then makes sure `general` exists.
@@ -323,6 +329,7 @@ async fn migrate_locked(client: &mut Client) -> StoreResult<()> {
         tx.commit().await.map_err(store_error)?;
         tracing::info!(version = version + 1, "migrated the PostgreSQL schema");
     }
+    super::accounts::backfill_name_keys(client).await?;
     client
         .execute(
             "SELECT nudge_create_room('general', $1, $2)",

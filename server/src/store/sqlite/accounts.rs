@@ -11,8 +11,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::write::{create_room, log_event, WriteJob};
 use super::{now_ms, Conns};
 use crate::access::{AccessChange, AccessSnapshot};
+use crate::domain::names::name_key;
 use crate::domain::{RoomName, UserName, ROOMS_TOPIC, ROOMS_URL};
-use crate::store::accounts::{AccountError, AccountResult, Accounts, NewSession, TokenHash};
+use crate::store::accounts::{
+    AccountError, AccountResult, Accounts, NewSession, StoredCredentials, TokenHash,
+};
 use crate::store::{LoggedEvent, StoreError, StoreResult};
 
 /// A change of accounts, applied by the writer thread.
@@ -22,6 +25,8 @@ pub enum AccountOp {
     Register {
         /// The user's name.
         name: String,
+        /// Its key: unique among users.
+        name_key: String,
         /// The argon2 hash of the password.
         password_hash: String,
         /// The first session.
@@ -46,23 +51,23 @@ pub enum AccountOp {
         /// Its first member.
         creator: String,
     },
-    /// `by` adds `user` to `room`.
+    /// `by` adds the user of `user_key` to `room`.
     AddMember {
         /// The room.
         room: String,
         /// The acting member.
         by: String,
-        /// The new member.
-        user: String,
+        /// The key of the new member's name.
+        user_key: String,
     },
-    /// `by` removes `user` from `room`.
+    /// `by` removes the user of `user_key` from `room`.
     RemoveMember {
         /// The room.
         room: String,
         /// The acting member.
         by: String,
-        /// The member to remove.
-        user: String,
+        /// The key of the name of the member to remove.
+        user_key: String,
     },
 }
 
@@ -85,16 +90,18 @@ pub fn apply(
     match op {
         AccountOp::Register {
             name,
+            name_key,
             password_hash,
             session,
         } => {
-            if user_exists(conn, name)? {
+            if user_by_key(conn, name_key)?.is_some() {
                 return Err(AccountError::NameTaken);
             }
             conn.prepare_cached(
-                "INSERT INTO users (name, password_hash, created_at) VALUES (?1, ?2, ?3)",
+                "INSERT INTO users (name, name_key, password_hash, created_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
             )
-            .and_then(|mut s| s.execute(params![name, password_hash, now_ms()]))
+            .and_then(|mut s| s.execute(params![name, name_key, password_hash, now_ms()]))
             .map_err(StoreError::from)?;
             insert_session(conn, name, session)?;
             Ok(Applied::default())
@@ -139,11 +146,12 @@ pub fn apply(
                 }),
             })
         }
-        AccountOp::AddMember { room, by, user } => {
+        AccountOp::AddMember { room, by, user_key } => {
             check_member_change(conn, room, by)?;
-            if !user_exists(conn, user)? {
+            let Some(user) = user_by_key(conn, user_key)? else {
                 return Err(AccountError::NoSuchUser);
-            }
+            };
+            let user = &user;
             if is_member(conn, room, user)? {
                 return Ok(Applied::default());
             }
@@ -153,13 +161,17 @@ pub fn apply(
                 created: true,
                 change: Some(AccessChange::Granted {
                     room: room.clone(),
-                    user: user.clone(),
+                    user: user.to_owned(),
                     event_id,
                 }),
             })
         }
-        AccountOp::RemoveMember { room, by, user } => {
+        AccountOp::RemoveMember { room, by, user_key } => {
             check_member_change(conn, room, by)?;
+            let Some(user) = user_by_key(conn, user_key)? else {
+                return Ok(Applied::default());
+            };
+            let user = &user;
             if !is_member(conn, room, user)? {
                 return Ok(Applied::default());
             }
@@ -173,7 +185,7 @@ pub fn apply(
                 created: false,
                 change: Some(AccessChange::Revoked {
                     room: room.clone(),
-                    user: user.clone(),
+                    user: user.to_owned(),
                     event_id,
                 }),
             })
@@ -202,6 +214,39 @@ pub fn load_view(conn: &Connection) -> StoreResult<AccessSnapshot> {
         |r| r.get(0),
     )?;
     Ok(AccessSnapshot { private, version })
+}
+
+/// Fills the name keys of users registered before names had keys, oldest first. Should two
+/// old names share a key (`Ann` and `ann`), the older keeps it; the younger gets a key no name
+/// can have (it starts with a control character), so it stays in the rooms it is in but can no
+/// longer sign in, being the same name as an older account.
+pub fn backfill_name_keys(conn: &mut Connection) -> StoreResult<()> {
+    let tx = conn.transaction()?;
+    let names: Vec<String> = tx
+        .prepare("SELECT name FROM users WHERE name_key IS NULL ORDER BY created_at, name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for name in names {
+        let key = name_key(&name);
+        let key = match user_by_key(&tx, &key)? {
+            Some(_) => format!("\u{1}{name}"),
+            None => key,
+        };
+        tx.execute(
+            "UPDATE users SET name_key = ?1 WHERE name = ?2",
+            params![key, name],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The name as registered of the user whose name has `key`.
+fn user_by_key(conn: &Connection, key: &str) -> StoreResult<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT name FROM users WHERE name_key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
 }
 
 fn user_exists(conn: &Connection, name: &str) -> StoreResult<bool> {
@@ -295,6 +340,7 @@ impl Accounts for SqliteAccounts {
     ) -> AccountResult<()> {
         self.change(AccountOp::Register {
             name: name.as_str().to_owned(),
+            name_key: name.key(),
             password_hash,
             session,
         })
@@ -302,17 +348,21 @@ impl Accounts for SqliteAccounts {
         .map(drop)
     }
 
-    async fn password_hash(&self, name: &UserName) -> AccountResult<Option<String>> {
-        let name = name.as_str().to_owned();
-        Ok(self
+    async fn credentials(&self, name: &UserName) -> AccountResult<Option<StoredCredentials>> {
+        let key = name.key();
+        let row: Option<(String, String)> = self
             .conns
             .read(move |tx| {
                 Ok(tx
-                    .prepare_cached("SELECT password_hash FROM users WHERE name = ?1")?
-                    .query_row([name], |r| r.get(0))
+                    .prepare_cached("SELECT name, password_hash FROM users WHERE name_key = ?1")?
+                    .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?)
             })
-            .await?)
+            .await?;
+        Ok(row.map(|(name, password_hash)| StoredCredentials {
+            name: UserName::stored(name),
+            password_hash,
+        }))
     }
 
     async fn start_session(&self, user: &UserName, session: NewSession) -> AccountResult<()> {
@@ -336,8 +386,7 @@ impl Accounts for SqliteAccounts {
                     .optional()?)
             })
             .await?;
-        // Stored names passed validation when they were registered.
-        Ok(name.and_then(|n| UserName::parse(&n).ok()))
+        Ok(name.map(UserName::stored))
     }
 
     async fn end_session(&self, token_hash: TokenHash) -> AccountResult<()> {
@@ -368,7 +417,7 @@ impl Accounts for SqliteAccounts {
         self.change(AccountOp::AddMember {
             room: room.as_str().to_owned(),
             by: by.as_str().to_owned(),
-            user: user.as_str().to_owned(),
+            user_key: user.key(),
         })
         .await
         .map(drop)
@@ -383,7 +432,7 @@ impl Accounts for SqliteAccounts {
         self.change(AccountOp::RemoveMember {
             room: room.as_str().to_owned(),
             by: by.as_str().to_owned(),
-            user: user.as_str().to_owned(),
+            user_key: user.key(),
         })
         .await
         .map(drop)

@@ -66,6 +66,13 @@ const MIGRATIONS: &[&str] = &[
     -- The newest membership event: the room list changes with it too.
     INSERT INTO log_meta (key, value) VALUES ('members_version', 0);
 "#,
+    r#"
+    -- v3: a name is one account whatever its case or width: its key (domain::names) is unique.
+    -- Keys of earlier users are filled in by accounts::backfill_name_keys, which runs after
+    -- every migration.
+    ALTER TABLE users ADD COLUMN name_key TEXT;
+    CREATE UNIQUE INDEX users_by_name_key ON users(name_key);
+"#,
 ];
 
 /// WAL for readers beside the writer; `synchronous=FULL` so a commit is on disk when it returns.
@@ -86,7 +93,7 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         tx.pragma_update(None, "user_version", version as i64 + 1)?;
         tx.commit()?;
     }
-    Ok(())
+    super::accounts::backfill_name_keys(conn)
 }
 
 /// The largest event id ever committed (0 for a new log).
