@@ -11,17 +11,24 @@
 //! is a member now (asked of the [`AccessView`], which the store changes in commit order). A
 //! revoked membership sends that user's matching subscribers one `forbidden` frame for the
 //! room's topic and ends the topic for them; a subscriber left with no topic is ended.
+//!
+//! A stream opened with a session lives no longer than the session: it ends when the session
+//! signs out ([`Hub::end_session`], on every node) and when it expires (its [`Subscription`]
+//! knows the expiry). The browser then reconnects with what its cookie says now.
 
 use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::access::{self, AccessChange, AccessView};
 use crate::sse;
+use crate::store::accounts::TokenHash;
 use crate::topic::TopicSet;
 
 /// One event on its way to subscribers, encoded once for all of them.
@@ -68,6 +75,8 @@ struct Subscriber {
     topics: Arc<TopicSet>,
     /// The signed-in user the stream was opened for; `None` reads public rooms only.
     user: Option<Arc<str>>,
+    /// The session the stream was opened with, which ends it when it signs out.
+    session: Option<TokenHash>,
     /// Topics ended by a revocation: nothing more of them, even if access comes back.
     ended: HashSet<String>,
     tx: mpsc::Sender<Arc<HubEvent>>,
@@ -123,6 +132,17 @@ impl Hub {
 
     /// [`Hub::subscribe`] for a signed-in `user`, who also gets the private rooms they belong to.
     pub fn subscribe_as(&self, topics: Arc<TopicSet>, user: Option<&str>) -> Subscription {
+        self.subscribe_session(topics, user, None)
+    }
+
+    /// [`Hub::subscribe_as`] for a stream opened with `session`: it ends when the session
+    /// signs out ([`Hub::end_session`]) or expires.
+    pub fn subscribe_session(
+        &self,
+        topics: Arc<TopicSet>,
+        user: Option<&str>,
+        session: Option<StreamSession>,
+    ) -> Subscription {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         // The overflow policy lives here: a bounded channel, and `try_send` in `publish`.
         let (tx, rx) = mpsc::channel(self.inner.buffer);
@@ -132,6 +152,7 @@ impl Hub {
             Subscriber {
                 topics,
                 user: user.map(Arc::from),
+                session: session.as_ref().map(|s| s.token_hash),
                 ended: HashSet::new(),
                 tx,
                 overflowed: overflowed.clone(),
@@ -141,8 +162,29 @@ impl Hub {
             id,
             rx,
             overflowed,
+            expiry: session.map(|s| Box::pin(tokio::time::sleep_until(s.expires_at))),
             hub: self.clone(),
         }
+    }
+
+    /// The sessions this hub's streams were opened with, each once.
+    pub fn sessions(&self) -> Vec<TokenHash> {
+        let unique: HashSet<TokenHash> = self
+            .subscribers()
+            .values()
+            .filter_map(|sub| sub.session)
+            .collect();
+        unique.into_iter().collect()
+    }
+
+    /// Ends every stream opened with the session `token_hash` (it signed out). Each sends what
+    /// is already queued for it and ends; returns how many there were.
+    pub fn end_session(&self, token_hash: &TokenHash) -> usize {
+        let mut subscribers = self.subscribers();
+        let before = subscribers.len();
+        // Dropping a subscriber closes its channel, which ends its stream.
+        subscribers.retain(|_, sub| sub.session.as_ref() != Some(token_hash));
+        before - subscribers.len()
     }
 
     /// Sends an event to every matching subscriber that may read it, without waiting for any.
@@ -241,18 +283,42 @@ fn deliver(sub: &Subscriber, event: Arc<HubEvent>) -> bool {
     }
 }
 
+/// The session a stream was opened with.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSession {
+    /// The session's token hash, which [`Hub::end_session`] names.
+    pub token_hash: TokenHash,
+    /// When the session expires; the stream ends then.
+    pub expires_at: Instant,
+}
+
 /// One stream's registration; dropping it forgets the subscriber at once.
 pub struct Subscription {
     id: u64,
     rx: mpsc::Receiver<Arc<HubEvent>>,
     overflowed: Arc<AtomicBool>,
+    /// The session's expiry, for a stream opened with one (boxed: streams without a session,
+    /// the many, pay one pointer).
+    expiry: Option<Pin<Box<Sleep>>>,
     hub: Hub,
 }
 
 impl Subscription {
-    /// The next event; `None` once the hub dropped this subscriber.
+    /// The next event; `None` once the hub dropped this subscriber or its session expired.
     pub async fn recv(&mut self) -> Option<Arc<HubEvent>> {
-        self.rx.recv().await
+        let Some(expiry) = self.expiry.as_mut() else {
+            return self.rx.recv().await;
+        };
+        tokio::select! {
+            biased;
+            () = expiry.as_mut() => {
+                // Nothing more for this session, queued events included.
+                self.hub.remove(self.id);
+                self.rx.close();
+                None
+            }
+            event = self.rx.recv() => event,
+        }
     }
 
     /// Whether the hub dropped this subscriber because its buffer was full.
@@ -352,6 +418,45 @@ mod tests {
         assert_eq!(only_x.recv().await.unwrap().topic, "rooms/x");
         assert!(only_x.recv().await.is_none(), "nothing left: ended");
         assert!(!only_x.overflowed());
+    }
+
+    fn session(byte: u8, expires_in: std::time::Duration) -> Option<StreamSession> {
+        Some(StreamSession {
+            token_hash: TokenHash([byte; 32]),
+            expires_at: Instant::now() + expires_in,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_sign_out_ends_that_sessions_streams_only() {
+        let hub = Hub::new(8);
+        let day = std::time::Duration::from_secs(86_400);
+        let mut signed_out = hub.subscribe_session(topics("rooms/*"), Some("ann"), session(1, day));
+        let mut other = hub.subscribe_session(topics("rooms/*"), Some("ann"), session(2, day));
+        let mut anonymous = hub.subscribe(topics("rooms/*"));
+        assert_eq!(hub.end_session(&TokenHash([1; 32])), 1);
+        hub.publish(HubEvent::logged(1, "rooms/a", "/a"));
+        assert!(signed_out.recv().await.is_none(), "ended");
+        assert_eq!(other.recv().await.unwrap().id, Some(1));
+        assert_eq!(anonymous.recv().await.unwrap().id, Some(1));
+        assert_eq!(hub.subscriber_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_stream_ends_when_its_session_expires() {
+        let hub = Hub::new(8);
+        let soon = std::time::Duration::from_millis(200);
+        let mut sub = hub.subscribe_session(topics("rooms/*"), Some("ann"), session(1, soon));
+        hub.publish(HubEvent::logged(1, "rooms/a", "/a"));
+        assert_eq!(sub.recv().await.unwrap().id, Some(1));
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(10), sub.recv()).await;
+        assert!(
+            ended.expect("ended within the wait").is_none(),
+            "ended at the expiry"
+        );
+        hub.publish(HubEvent::logged(2, "rooms/a", "/a"));
+        assert!(sub.recv().await.is_none(), "and stays ended");
+        assert_eq!(hub.subscriber_count(), 0, "forgotten by the hub");
     }
 
     #[test]

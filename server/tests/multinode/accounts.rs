@@ -236,3 +236,44 @@ async fn a_member_removed_on_one_node_is_forbidden_on_a_stream_on_another() {
         403
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_on_one_node_ends_the_sessions_streams_on_another() {
+    let url = Cluster::shared().fresh_database();
+    let (a, b) = (Node::start(&url), Node::start(&url));
+    let (ann, bob) = secret_of_ann_and_bob(&a).await;
+    until_status(&b, "/api/rooms/secret/recent", &ann, 200).await;
+    let response = send(
+        &b,
+        Method::GET,
+        "/api/events?topic=rooms/secret",
+        Some(&ann),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let mut stream = SseClient::new(response);
+
+    let out = send(&a, Method::POST, "/api/auth/logout", Some(&ann), None).await;
+    assert_eq!(out.status(), 204);
+    let body = json!({ "author": "bob", "text": "after ann signed out" });
+    let posted = send(
+        &a,
+        Method::POST,
+        "/api/rooms/secret/messages",
+        Some(&bob),
+        Some(body),
+    )
+    .await;
+    assert_eq!(posted.status(), 201);
+
+    // b heard of the sign-out: the stream ends, without the nudge that followed it.
+    let read = async {
+        while let Some(event) = stream.next_event().await {
+            assert_ne!(event.event, "changed", "after the sign-out: {}", event.data);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("the stream on the other node ended within 10 s");
+}

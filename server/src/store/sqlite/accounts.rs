@@ -12,7 +12,9 @@ use super::write::{create_room, log_event, WriteJob};
 use super::{now_ms, Conns};
 use crate::access::{AccessChange, AccessSnapshot};
 use crate::domain::{RoomName, UserName, ROOMS_TOPIC, ROOMS_URL};
-use crate::store::accounts::{AccountError, AccountResult, Accounts, NewSession, TokenHash};
+use crate::store::accounts::{
+    AccountError, AccountResult, Accounts, LiveSession, NewSession, TokenHash,
+};
 use crate::store::{LoggedEvent, StoreError, StoreResult};
 
 /// A change of accounts, applied by the writer thread.
@@ -338,6 +340,29 @@ impl Accounts for SqliteAccounts {
             .await?;
         // Stored names passed validation when they were registered.
         Ok(name.and_then(|n| UserName::parse(&n).ok()))
+    }
+
+    async fn live_session(&self, token_hash: TokenHash) -> AccountResult<Option<LiveSession>> {
+        let row: Option<(String, i64)> = self
+            .conns
+            .read(move |tx| {
+                Ok(tx
+                    .prepare_cached(
+                        "SELECT user, expires_at FROM sessions \
+                         WHERE token_hash = ?1 AND expires_at > ?2",
+                    )?
+                    .query_row(params![&token_hash.0[..], now_ms()], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()?)
+            })
+            .await?;
+        Ok(row.and_then(|(name, expires_at_ms)| {
+            Some(LiveSession {
+                user: UserName::parse(&name).ok()?,
+                expires_at_ms,
+            })
+        }))
     }
 
     async fn end_session(&self, token_hash: TokenHash) -> AccountResult<()> {
