@@ -98,6 +98,18 @@ pub struct Config {
     #[arg(long, env = "NUDGE_MAX_STREAMS_PER_ADDRESS", default_value_t = 32)]
     pub max_streams_per_address: usize,
 
+    /// New rooms per hour allowed per client address (0: unlimited); refused with 429.
+    #[arg(long, env = "NUDGE_ROOMS_PER_HOUR_PER_ADDRESS", default_value_t = 60)]
+    pub rooms_per_hour_per_address: u32,
+
+    /// New rooms per hour allowed per signed-in account (0: unlimited); refused with 429.
+    #[arg(long, env = "NUDGE_ROOMS_PER_HOUR_PER_ACCOUNT", default_value_t = 60)]
+    pub rooms_per_hour_per_account: u32,
+
+    /// New rooms one address or account may create at once above those rates.
+    #[arg(long, env = "NUDGE_ROOM_BURST", default_value_t = 10)]
+    pub room_burst: u32,
+
     /// Take the client address from the last `X-Forwarded-For` hop (only behind a proxy that
     /// sets it, such as nginx).
     #[arg(long, env = "NUDGE_TRUST_FORWARDED_FOR")]
@@ -191,6 +203,8 @@ impl Config {
         config.write_rate_per_address = 0;
         config.write_rate_per_session = 0;
         config.max_streams_per_address = 0;
+        config.rooms_per_hour_per_address = 0;
+        config.rooms_per_hour_per_account = 0;
         config
     }
 

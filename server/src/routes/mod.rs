@@ -39,6 +39,8 @@ pub struct AppState {
     pub connections: crate::connections::ConnectionLog,
     /// Rate limits and stream caps.
     pub limits: crate::limits::Limits,
+    /// The rooms this node has seen exist.
+    pub known_rooms: rooms::KnownRooms,
 }
 
 /// Mounts the API (with JSON errors for unknown routes) and then the static web app.

@@ -14,5 +14,7 @@ mod metrics;
 mod presence;
 mod private_rooms;
 mod process;
+mod room_list;
 mod security;
+mod session_streams;
 mod stream_connection;
