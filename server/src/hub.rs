@@ -91,7 +91,14 @@ struct Inner {
     published: AtomicU64,
     shutdown: CancellationToken,
     access: AccessView,
+    /// Sessions that signed out in the last [`SIGNED_OUT_KEPT`], with when: a stream whose
+    /// session was looked up just before its sign-out, and subscribes just after, ends at once.
+    signed_out: Mutex<Vec<(std::time::Instant, TokenHash)>>,
 }
+
+/// How long a sign-out is remembered for streams still being opened (far longer than the
+/// moment between looking a session up and subscribing).
+const SIGNED_OUT_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A handle to the fan-out state; clones share it.
 #[derive(Clone)]
@@ -111,6 +118,7 @@ impl Hub {
                 published: AtomicU64::new(0),
                 shutdown: CancellationToken::new(),
                 access: AccessView::default(),
+                signed_out: Mutex::default(),
             }),
         }
     }
@@ -120,6 +128,14 @@ impl Hub {
         // is a single insert, remove or send), so a poisoned lock is still safe to use.
         self.inner
             .subscribers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn signed_out(&self) -> MutexGuard<'_, Vec<(std::time::Instant, TokenHash)>> {
+        // Each change is one push or retain: a poisoned lock is still consistent.
+        self.inner
+            .signed_out
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -147,6 +163,24 @@ impl Hub {
         // The overflow policy lives here: a bounded channel, and `try_send` in `publish`.
         let (tx, rx) = mpsc::channel(self.inner.buffer);
         let overflowed = Arc::new(AtomicBool::new(false));
+        // Lock order: the sign-outs, then the subscribers (as in `end_session`).
+        let signed_out = self.signed_out();
+        if let Some(session) = &session {
+            if signed_out
+                .iter()
+                .any(|(_, hash)| *hash == session.token_hash)
+            {
+                // Never registered: the channel is closed and the stream ends at once.
+                drop(tx);
+                return Subscription {
+                    id,
+                    rx,
+                    overflowed,
+                    expiry: None,
+                    hub: self.clone(),
+                };
+            }
+        }
         self.subscribers().insert(
             id,
             Subscriber {
@@ -180,6 +214,10 @@ impl Hub {
     /// Ends every stream opened with the session `token_hash` (it signed out). Each sends what
     /// is already queued for it and ends; returns how many there were.
     pub fn end_session(&self, token_hash: &TokenHash) -> usize {
+        let mut signed_out = self.signed_out();
+        let now = std::time::Instant::now();
+        signed_out.retain(|(at, _)| now.duration_since(*at) < SIGNED_OUT_KEPT);
+        signed_out.push((now, *token_hash));
         let mut subscribers = self.subscribers();
         let before = subscribers.len();
         // Dropping a subscriber closes its channel, which ends its stream.
@@ -439,6 +477,11 @@ mod tests {
         assert!(signed_out.recv().await.is_none(), "ended");
         assert_eq!(other.recv().await.unwrap().id, Some(1));
         assert_eq!(anonymous.recv().await.unwrap().id, Some(1));
+        assert_eq!(hub.subscriber_count(), 2);
+        // Looked up before the sign-out, subscribing after it: ended at once all the same.
+        let mut late = hub.subscribe_session(topics("rooms/*"), Some("ann"), session(1, day));
+        hub.publish(HubEvent::logged(2, "rooms/a", "/a"));
+        assert!(late.recv().await.is_none(), "ended");
         assert_eq!(hub.subscriber_count(), 2);
     }
 
