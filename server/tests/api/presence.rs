@@ -112,3 +112,54 @@ async fn refused_and_expired_announcements_are_not_kept() {
     })
     .await;
 }
+
+/// The server's resident memory, from `/proc/<pid>/status`, in kB.
+fn resident_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a VmRSS line")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announcing_in_ten_thousand_made_up_rooms_costs_no_memory() {
+    let data = tempfile::tempdir().unwrap();
+    let mut command = crate::process_common::nudge_command();
+    command
+        .arg("--data-dir")
+        .arg(data.path())
+        .env("RUST_LOG", "error")
+        .stderr(std::process::Stdio::null());
+    let (mut child, base) = crate::process_common::spawn(&mut command);
+    let client = reqwest::Client::new();
+    let announce = |i: usize| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let response = client
+                .post(format!("{base}/api/rooms/made-up-{i}/presence"))
+                .json(&json!({ "name": format!("user-{i}") }))
+                .send()
+                .await
+                .unwrap();
+            response.status().as_u16()
+        }
+    };
+    // Warm-up, so that the connections and the allocator's first arenas are counted out.
+    for start in (0..1_000).step_by(50) {
+        futures_util::future::join_all((start..start + 50).map(announce)).await;
+    }
+    let before = resident_kb(child.id());
+    for start in (0..10_000).step_by(50) {
+        let batch = (start..start + 50).map(announce);
+        let statuses = futures_util::future::join_all(batch).await;
+        assert!(statuses.iter().all(|s| *s == 404), "{statuses:?}");
+    }
+    let grown = resident_kb(child.id()).saturating_sub(before);
+    let _ = child.kill();
+    let _ = child.wait();
+    eprintln!("resident memory grew by {grown} kB");
+    // Kept, they took about 6 MB; refused, what remains is the allocator's noise.
+    assert!(grown < 2048, "resident memory grew by {grown} kB");
+}
