@@ -1,5 +1,6 @@
 //! Limits that keep one client from crowding out the others: rate limits on writes per client
-//! address and per signed-in session (token buckets: a steady rate and a burst), and a cap on
+//! address and per signed-in session (token buckets: a steady rate and a burst), on new rooms
+//! per address and per account ([`Limits::create_room`]), and a cap on
 //! the event streams one address may hold open. Both answer 429 with `Retry-After` and a JSON body; both are
 //! configurable, and 0 turns either off (benchmarks open 10,000 streams from one address).
 
