@@ -117,6 +117,17 @@ pub struct Config {
     /// are refused with 429.
     #[arg(long, env = "NUDGE_LOGIN_RATE_PER_ADDRESS", default_value_t = 30)]
     pub login_rate_per_address: u32,
+    /// New rooms per hour allowed per client address (0: unlimited); refused with 429.
+    #[arg(long, env = "NUDGE_ROOMS_PER_HOUR_PER_ADDRESS", default_value_t = 60)]
+    pub rooms_per_hour_per_address: u32,
+
+    /// New rooms per hour allowed per signed-in account (0: unlimited); refused with 429.
+    #[arg(long, env = "NUDGE_ROOMS_PER_HOUR_PER_ACCOUNT", default_value_t = 60)]
+    pub rooms_per_hour_per_account: u32,
+
+    /// New rooms one address or account may create at once above those rates.
+    #[arg(long, env = "NUDGE_ROOM_BURST", default_value_t = 10)]
+    pub room_burst: u32,
 
     /// Take the client address from the last `X-Forwarded-For` hop (only behind a proxy that
     /// sets it, such as nginx).
@@ -221,6 +232,8 @@ impl Config {
         config.login_rate_per_address = 0;
         // Tests sign in side by side on a loaded machine; the tests of the bound shorten it.
         config.hash_wait_ms = 30_000;
+        config.rooms_per_hour_per_address = 0;
+        config.rooms_per_hour_per_account = 0;
         config
     }
 

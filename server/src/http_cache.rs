@@ -44,7 +44,17 @@ pub fn cacheable_json_with<T: Serialize>(
     body: &T,
     cache_control: &'static str,
 ) -> HttpResponse {
-    let etag = etag_for(version);
+    cacheable_json_tagged(req, etag_for(version), body, cache_control)
+}
+
+/// [`cacheable_json_with`] with a ready-made strong `etag` (quoted), for a resource whose tag is
+/// more than its version (the room list, whose body depends on who asks).
+pub fn cacheable_json_tagged<T: Serialize>(
+    req: &HttpRequest,
+    etag: String,
+    body: &T,
+    cache_control: &'static str,
+) -> HttpResponse {
     let mut response = if not_modified(req, &etag) {
         HttpResponse::NotModified()
     } else {

@@ -11,17 +11,24 @@
 //! is a member now (asked of the [`AccessView`], which the store changes in commit order). A
 //! revoked membership sends that user's matching subscribers one `forbidden` frame for the
 //! room's topic and ends the topic for them; a subscriber left with no topic is ended.
+//!
+//! A stream opened with a session lives no longer than the session: it ends when the session
+//! signs out ([`Hub::end_session`], on every node) and when it expires (its [`Subscription`]
+//! knows the expiry). The browser then reconnects with what its cookie says now.
 
 use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::access::{self, AccessChange, AccessView};
 use crate::sse;
+use crate::store::accounts::TokenHash;
 use crate::topic::TopicSet;
 
 /// One event on its way to subscribers, encoded once for all of them.
@@ -68,6 +75,8 @@ struct Subscriber {
     topics: Arc<TopicSet>,
     /// The signed-in user the stream was opened for; `None` reads public rooms only.
     user: Option<Arc<str>>,
+    /// The session the stream was opened with, which ends it when it signs out.
+    session: Option<TokenHash>,
     /// Topics ended by a revocation: nothing more of them, even if access comes back.
     ended: HashSet<String>,
     tx: mpsc::Sender<Arc<HubEvent>>,
@@ -82,7 +91,14 @@ struct Inner {
     published: AtomicU64,
     shutdown: CancellationToken,
     access: AccessView,
+    /// Sessions that signed out in the last [`SIGNED_OUT_KEPT`], with when: a stream whose
+    /// session was looked up just before its sign-out, and subscribes just after, ends at once.
+    signed_out: Mutex<Vec<(std::time::Instant, TokenHash)>>,
 }
+
+/// How long a sign-out is remembered for streams still being opened (far longer than the
+/// moment between looking a session up and subscribing).
+const SIGNED_OUT_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A handle to the fan-out state; clones share it.
 #[derive(Clone)]
@@ -102,6 +118,7 @@ impl Hub {
                 published: AtomicU64::new(0),
                 shutdown: CancellationToken::new(),
                 access: AccessView::default(),
+                signed_out: Mutex::default(),
             }),
         }
     }
@@ -115,6 +132,14 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn signed_out(&self) -> MutexGuard<'_, Vec<(std::time::Instant, TokenHash)>> {
+        // Each change is one push or retain: a poisoned lock is still consistent.
+        self.inner
+            .signed_out
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Registers a subscriber. Register *before* reading the log for a replay, so that nothing
     /// committed in between is missed (the stream drops live events it already replayed).
     pub fn subscribe(&self, topics: Arc<TopicSet>) -> Subscription {
@@ -123,15 +148,45 @@ impl Hub {
 
     /// [`Hub::subscribe`] for a signed-in `user`, who also gets the private rooms they belong to.
     pub fn subscribe_as(&self, topics: Arc<TopicSet>, user: Option<&str>) -> Subscription {
+        self.subscribe_session(topics, user, None)
+    }
+
+    /// [`Hub::subscribe_as`] for a stream opened with `session`: it ends when the session
+    /// signs out ([`Hub::end_session`]) or expires.
+    pub fn subscribe_session(
+        &self,
+        topics: Arc<TopicSet>,
+        user: Option<&str>,
+        session: Option<StreamSession>,
+    ) -> Subscription {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         // The overflow policy lives here: a bounded channel, and `try_send` in `publish`.
         let (tx, rx) = mpsc::channel(self.inner.buffer);
         let overflowed = Arc::new(AtomicBool::new(false));
+        // Lock order: the sign-outs, then the subscribers (as in `end_session`).
+        let signed_out = self.signed_out();
+        if let Some(session) = &session {
+            if signed_out
+                .iter()
+                .any(|(_, hash)| *hash == session.token_hash)
+            {
+                // Never registered: the channel is closed and the stream ends at once.
+                drop(tx);
+                return Subscription {
+                    id,
+                    rx,
+                    overflowed,
+                    expiry: None,
+                    hub: self.clone(),
+                };
+            }
+        }
         self.subscribers().insert(
             id,
             Subscriber {
                 topics,
                 user: user.map(Arc::from),
+                session: session.as_ref().map(|s| s.token_hash),
                 ended: HashSet::new(),
                 tx,
                 overflowed: overflowed.clone(),
@@ -141,8 +196,33 @@ impl Hub {
             id,
             rx,
             overflowed,
+            expiry: session.map(|s| Box::pin(tokio::time::sleep_until(s.expires_at))),
             hub: self.clone(),
         }
+    }
+
+    /// The sessions this hub's streams were opened with, each once.
+    pub fn sessions(&self) -> Vec<TokenHash> {
+        let unique: HashSet<TokenHash> = self
+            .subscribers()
+            .values()
+            .filter_map(|sub| sub.session)
+            .collect();
+        unique.into_iter().collect()
+    }
+
+    /// Ends every stream opened with the session `token_hash` (it signed out). Each sends what
+    /// is already queued for it and ends; returns how many there were.
+    pub fn end_session(&self, token_hash: &TokenHash) -> usize {
+        let mut signed_out = self.signed_out();
+        let now = std::time::Instant::now();
+        signed_out.retain(|(at, _)| now.duration_since(*at) < SIGNED_OUT_KEPT);
+        signed_out.push((now, *token_hash));
+        let mut subscribers = self.subscribers();
+        let before = subscribers.len();
+        // Dropping a subscriber closes its channel, which ends its stream.
+        subscribers.retain(|_, sub| sub.session.as_ref() != Some(token_hash));
+        before - subscribers.len()
     }
 
     /// Sends an event to every matching subscriber that may read it, without waiting for any.
@@ -241,18 +321,42 @@ fn deliver(sub: &Subscriber, event: Arc<HubEvent>) -> bool {
     }
 }
 
+/// The session a stream was opened with.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSession {
+    /// The session's token hash, which [`Hub::end_session`] names.
+    pub token_hash: TokenHash,
+    /// When the session expires; the stream ends then.
+    pub expires_at: Instant,
+}
+
 /// One stream's registration; dropping it forgets the subscriber at once.
 pub struct Subscription {
     id: u64,
     rx: mpsc::Receiver<Arc<HubEvent>>,
     overflowed: Arc<AtomicBool>,
+    /// The session's expiry, for a stream opened with one (boxed: streams without a session,
+    /// the many, pay one pointer).
+    expiry: Option<Pin<Box<Sleep>>>,
     hub: Hub,
 }
 
 impl Subscription {
-    /// The next event; `None` once the hub dropped this subscriber.
+    /// The next event; `None` once the hub dropped this subscriber or its session expired.
     pub async fn recv(&mut self) -> Option<Arc<HubEvent>> {
-        self.rx.recv().await
+        let Some(expiry) = self.expiry.as_mut() else {
+            return self.rx.recv().await;
+        };
+        tokio::select! {
+            biased;
+            () = expiry.as_mut() => {
+                // Nothing more for this session, queued events included.
+                self.hub.remove(self.id);
+                self.rx.close();
+                None
+            }
+            event = self.rx.recv() => event,
+        }
     }
 
     /// Whether the hub dropped this subscriber because its buffer was full.
@@ -352,6 +456,50 @@ mod tests {
         assert_eq!(only_x.recv().await.unwrap().topic, "rooms/x");
         assert!(only_x.recv().await.is_none(), "nothing left: ended");
         assert!(!only_x.overflowed());
+    }
+
+    fn session(byte: u8, expires_in: std::time::Duration) -> Option<StreamSession> {
+        Some(StreamSession {
+            token_hash: TokenHash([byte; 32]),
+            expires_at: Instant::now() + expires_in,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_sign_out_ends_that_sessions_streams_only() {
+        let hub = Hub::new(8);
+        let day = std::time::Duration::from_secs(86_400);
+        let mut signed_out = hub.subscribe_session(topics("rooms/*"), Some("ann"), session(1, day));
+        let mut other = hub.subscribe_session(topics("rooms/*"), Some("ann"), session(2, day));
+        let mut anonymous = hub.subscribe(topics("rooms/*"));
+        assert_eq!(hub.end_session(&TokenHash([1; 32])), 1);
+        hub.publish(HubEvent::logged(1, "rooms/a", "/a"));
+        assert!(signed_out.recv().await.is_none(), "ended");
+        assert_eq!(other.recv().await.unwrap().id, Some(1));
+        assert_eq!(anonymous.recv().await.unwrap().id, Some(1));
+        assert_eq!(hub.subscriber_count(), 2);
+        // Looked up before the sign-out, subscribing after it: ended at once all the same.
+        let mut late = hub.subscribe_session(topics("rooms/*"), Some("ann"), session(1, day));
+        hub.publish(HubEvent::logged(2, "rooms/a", "/a"));
+        assert!(late.recv().await.is_none(), "ended");
+        assert_eq!(hub.subscriber_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_stream_ends_when_its_session_expires() {
+        let hub = Hub::new(8);
+        let soon = std::time::Duration::from_millis(200);
+        let mut sub = hub.subscribe_session(topics("rooms/*"), Some("ann"), session(1, soon));
+        hub.publish(HubEvent::logged(1, "rooms/a", "/a"));
+        assert_eq!(sub.recv().await.unwrap().id, Some(1));
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(10), sub.recv()).await;
+        assert!(
+            ended.expect("ended within the wait").is_none(),
+            "ended at the expiry"
+        );
+        hub.publish(HubEvent::logged(2, "rooms/a", "/a"));
+        assert!(sub.recv().await.is_none(), "and stays ended");
+        assert_eq!(hub.subscriber_count(), 0, "forgotten by the hub");
     }
 
     #[test]

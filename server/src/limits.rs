@@ -1,5 +1,6 @@
 //! Limits that keep one client from crowding out the others: rate limits on writes per client
-//! address and per signed-in session (token buckets: a steady rate and a burst), and a cap on
+//! address and per signed-in session (token buckets: a steady rate and a burst), on new rooms
+//! per address and per account ([`Limits::create_room`]), and a cap on
 //! the event streams one address may hold open. Both answer 429 with `Retry-After` and a JSON body; both are
 //! configurable, and 0 turns either off (benchmarks open 10,000 streams from one address).
 
@@ -30,6 +31,8 @@ pub struct Limits {
     max_streams: usize,
     streams: Arc<Mutex<HashMap<IpAddr, usize>>>,
     trust_forwarded_for: bool,
+    rooms_by_address: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    rooms_by_account: Option<Arc<DefaultKeyedRateLimiter<String>>>,
 }
 
 impl Limits {
@@ -47,7 +50,41 @@ impl Limits {
             max_streams,
             streams: Arc::default(),
             trust_forwarded_for,
+            rooms_by_address: None,
+            rooms_by_account: None,
         }
+    }
+
+    /// Also limits the creation of rooms: `per_hour` new rooms per address and per account
+    /// (each 0: off), with bursts of `burst`. Rooms are never deleted and every page load lists
+    /// them, so a client that creates thousands would weigh on everyone for ever.
+    pub fn with_room_rate(mut self, per_address: u32, per_account: u32, burst: u32) -> Self {
+        self.rooms_by_address = hourly_limiter(per_address, burst);
+        self.rooms_by_account = hourly_limiter(per_account, burst);
+        self
+    }
+
+    /// Takes one room creation from the address's and the account's buckets, or says how long
+    /// to wait.
+    pub fn create_room(&self, ip: Option<IpAddr>, account: Option<&str>) -> Result<(), ApiError> {
+        let refused = |wait: std::time::Duration| {
+            too_many(
+                "too_many_rooms",
+                "too many new rooms from this client; use an existing room or wait",
+                wait.as_secs_f64().ceil() as u64,
+            )
+        };
+        if let (Some(limiter), Some(ip)) = (&self.rooms_by_address, ip) {
+            limiter
+                .check_key(&ip)
+                .map_err(|n| refused(n.wait_time_from(DefaultClock::default().now())))?;
+        }
+        if let (Some(limiter), Some(account)) = (&self.rooms_by_account, account) {
+            limiter
+                .check_key(&account.to_owned())
+                .map_err(|n| refused(n.wait_time_from(DefaultClock::default().now())))?;
+        }
+        Ok(())
     }
 
     /// Also limits each signed-in session to `writes_per_sec` with bursts of `burst` (0: off).
@@ -66,6 +103,14 @@ impl Limits {
         if let Some(writes) = &self.session_writes {
             writes.retain_recent();
             writes.shrink_to_fit();
+        }
+        if let Some(rooms) = &self.rooms_by_address {
+            rooms.retain_recent();
+            rooms.shrink_to_fit();
+        }
+        if let Some(rooms) = &self.rooms_by_account {
+            rooms.retain_recent();
+            rooms.shrink_to_fit();
         }
     }
 
@@ -141,6 +186,19 @@ fn limiter<K: std::hash::Hash + Eq + Clone>(
         Arc::new(governor::RateLimiter::keyed(
             Quota::per_second(rate).allow_burst(burst),
         ))
+    })
+}
+
+fn hourly_limiter<K: std::hash::Hash + Eq + Clone>(
+    per_hour: u32,
+    burst: u32,
+) -> Option<Arc<DefaultKeyedRateLimiter<K>>> {
+    NonZeroU32::new(per_hour).and_then(|rate| {
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(std::time::Duration::from_secs(3600) / rate.get())?;
+        Some(Arc::new(governor::RateLimiter::keyed(
+            quota.allow_burst(burst),
+        )))
     })
 }
 

@@ -1,5 +1,7 @@
 //! Presence: who is in a room now. Ephemeral by design: it lives in memory with a time to live,
-//! is never logged, and is served `no-store`. Announcing refreshes the deadline.
+//! is never logged, and is served `no-store`. Announcing refreshes the deadline. Only rooms
+//! that exist may be announced in (the routes refuse others), and a timer sweeps expired
+//! entries ([`Presence::sweep`]), so what nobody reads again does not stay in memory.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,6 +30,33 @@ impl Presence {
         let here = rooms.entry(room.to_owned()).or_default();
         here.retain(|_, until| *until > now);
         here.insert(name.to_owned(), now + self.ttl).is_none()
+    }
+
+    /// How often [`Presence::sweep`] should run: about once per time to live, within 1–60 s.
+    pub fn sweep_every(&self) -> Duration {
+        self.ttl
+            .clamp(Duration::from_secs(1), Duration::from_secs(60))
+    }
+
+    /// Forgets every expired announcement, and rooms left with none.
+    pub fn sweep(&self) {
+        self.sweep_at(Instant::now());
+    }
+
+    /// [`Presence::sweep`] as if the time were `now` (tests move the clock instead of waiting).
+    pub fn sweep_at(&self, now: Instant) {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        rooms.retain(|_, here| {
+            here.retain(|_, until| *until > now);
+            !here.is_empty()
+        });
+        rooms.shrink_to_fit();
+    }
+
+    /// How many announcements are held (expired ones not yet swept included).
+    pub fn entries(&self) -> usize {
+        let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        rooms.values().map(HashMap::len).sum()
     }
 
     /// The names present in `room`, sorted.
@@ -60,5 +89,23 @@ mod tests {
         assert!(presence.announce("r", "bob"));
         assert!(!presence.announce("r", "bob"));
         assert_eq!(presence.here("r"), vec!["bob".to_owned()]);
+    }
+
+    #[test]
+    fn a_sweep_forgets_expired_entries_that_nobody_reads() {
+        let presence = Presence::new(Duration::from_secs(30));
+        for room in 0..100 {
+            presence.announce(&format!("room-{room}"), "ann");
+        }
+        presence.announce("kept", "bob");
+        assert_eq!(presence.entries(), 101);
+        presence.sweep_at(Instant::now() + Duration::from_secs(10));
+        assert_eq!(presence.entries(), 101, "nothing has expired yet");
+        presence.sweep_at(Instant::now() + Duration::from_secs(31));
+        assert_eq!(presence.entries(), 0);
+        assert!(
+            presence.rooms.lock().unwrap().is_empty(),
+            "empty rooms go too"
+        );
     }
 }

@@ -55,7 +55,12 @@ impl Application {
                 config.max_streams_per_address,
                 config.trust_forwarded_for,
             )
-            .with_session_rate(config.write_rate_per_session, config.session_write_burst),
+            .with_session_rate(config.write_rate_per_session, config.session_write_burst)
+            .with_room_rate(
+                config.rooms_per_hour_per_address,
+                config.rooms_per_hour_per_account,
+                config.room_burst,
+            ),
             hasher: Hasher::new(
                 config.hash_concurrency,
                 Duration::from_millis(config.hash_wait_ms),
@@ -65,6 +70,7 @@ impl Application {
                 config.login_rate_per_name,
                 config.login_rate_per_address,
             ),
+            known_rooms: Default::default(),
             config: Arc::new(config),
         };
 
@@ -114,6 +120,11 @@ impl Application {
         self.state.hub.clone()
     }
 
+    /// The presence, for tests that watch it being swept.
+    pub fn presence(&self) -> Presence {
+        self.state.presence.clone()
+    }
+
     /// The store, for tests that drive retention.
     pub fn store(&self) -> Arc<dyn crate::store::Store> {
         self.state.store.clone()
@@ -124,6 +135,7 @@ impl Application {
         let Self { server, state, .. } = self;
         let handle = server.handle();
         let pruner = tokio::spawn(prune_periodically(state.clone()));
+        let presence_sweeper = tokio::spawn(sweep_presence(state.presence.clone()));
         let shutdown = {
             let hub = state.hub.clone();
             async move {
@@ -135,6 +147,7 @@ impl Application {
         };
         let (served, ()) = tokio::join!(server, shutdown);
         pruner.abort();
+        presence_sweeper.abort();
         state.store.close().await;
         served.context("serving")
     }
@@ -155,6 +168,17 @@ async fn prune_periodically(state: AppState) {
             Ok(removed) => tracing::info!(removed, "pruned the event log"),
             Err(error) => tracing::warn!(%error, "pruning the event log failed"),
         }
+    }
+}
+
+/// Forgets expired presence on a timer: a room nobody reads again would otherwise keep its
+/// announcements for ever.
+async fn sweep_presence(presence: Presence) {
+    let mut tick = tokio::time::interval(presence.sweep_every());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        presence.sweep();
     }
 }
 

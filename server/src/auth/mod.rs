@@ -19,6 +19,7 @@ use actix_web::HttpRequest;
 use crate::domain::{RoomName, UserName};
 use crate::error::ApiError;
 use crate::http_cache::{REVALIDATE, REVALIDATE_PRIVATE};
+use crate::hub::StreamSession;
 use crate::routes::AppState;
 use crate::store::accounts::AccountError;
 use session::SessionToken;
@@ -40,6 +41,30 @@ pub async fn session_user(
         }
         _ => Ok(None),
     }
+}
+
+/// The user of a session token and the session as a stream keeps it (to end with it), when it
+/// names a live session.
+pub async fn stream_session(
+    token: Option<SessionToken>,
+    state: &AppState,
+) -> Result<Option<(UserName, StreamSession)>, ApiError> {
+    let Some(token) = token.filter(|_| state.accounts.available()) else {
+        return Ok(None);
+    };
+    let token_hash = token.hash();
+    let Some(live) = state.accounts.live_session(token_hash).await? else {
+        return Ok(None);
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let left_ms = u64::try_from(i128::from(live.expires_at_ms) - now_ms as i128).unwrap_or(0);
+    let session = StreamSession {
+        token_hash,
+        expires_at: tokio::time::Instant::now() + std::time::Duration::from_millis(left_ms),
+    };
+    Ok(Some((live.user, session)))
 }
 
 /// The signed-in user, or 401 (501 on a backend without accounts).

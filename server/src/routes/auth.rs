@@ -5,8 +5,8 @@
 //! sign-in says only `invalid_credentials`, the same for an unknown name and a wrong password
 //! (and takes as long). Sign-in attempts are throttled per account name and per address, and
 //! hashing waits its turn (503 with `Retry-After` past a short wait: see
-//! [`crate::auth::password`]). Signing out forgets the session,
-//! clears the cookie and asks the browser to clear its HTTP cache (`Clear-Site-Data`), since
+//! [`crate::auth::password`]). Signing out forgets the session, ends the event streams opened
+//! with it, clears the cookie and asks the browser to clear its HTTP cache (`Clear-Site-Data`), since
 //! private answers may be in it; the page empties the ServiceWorker's private cache itself.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -125,6 +125,9 @@ async fn logout(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
     ensure_available(&state)?;
     if let Some(token) = SessionToken::from_request(&req) {
         state.accounts.end_session(token.hash()).await?;
+        // Its streams end too: they must not carry private rooms' nudges past the sign-out.
+        // (On PostgreSQL every other node hears of it from the store.)
+        state.hub.end_session(&token.hash());
     }
     Ok(HttpResponse::NoContent()
         .insert_header((header::SET_COOKIE, clear_cookie(over_tls(&req))))

@@ -19,7 +19,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{wrong_method, AppState};
 use crate::auth::session::SessionToken;
-use crate::auth::{forbidden, not_signed_in, session_user};
+use crate::auth::{forbidden, not_signed_in, stream_session};
 use crate::error::ApiError;
 use crate::sse::{changed_frame, event_stream, reset_frame, retry_frame, StreamPlan};
 use crate::store::LoggedEvent;
@@ -109,11 +109,12 @@ pub async fn open_stream(state: &AppState, request: StreamRequest) -> Result<Str
             .map(|(_, v)| v.clone())
     });
 
-    let user = session_user(session, state).await?;
+    let (user, session) = stream_session(session, state).await?.unzip();
     let user = user.as_ref().map(|u| u.as_str());
     let slot = state.limits.open_stream(client_ip)?;
     let topics = Arc::new(topics);
-    let subscription = state.hub.subscribe_as(topics.clone(), user);
+    // Opened with a session, it ends with it (sign-out or expiry).
+    let subscription = state.hub.subscribe_session(topics.clone(), user, session);
     let access = state.hub.access();
     if topics
         .exact()

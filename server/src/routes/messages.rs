@@ -39,7 +39,10 @@ async fn post(
     room_access_as(user.clone(), &state, &room)?;
     let message = NewMessage::validate(&room, body.into_inner(), user.as_ref())?;
     let key = idempotency_key(&req)?;
+    // A first message creates its room: the same limits as `PUT /api/rooms/{room}`.
+    rooms::admit_new_room(&req, &state, &room).await?;
     let appended = state.store.append_message(message, key).await?;
+    state.known_rooms.insert(room.as_str());
     let mut response = HttpResponse::Created();
     response
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -43,6 +43,8 @@ pub struct AppState {
     pub hasher: crate::auth::password::Hasher,
     /// Sign-in attempts per account name and per address.
     pub login_throttle: crate::auth::throttle::LoginThrottle,
+    /// The rooms this node has seen exist.
+    pub known_rooms: rooms::KnownRooms,
 }
 
 /// Mounts the API (with JSON errors for unknown routes) and then the static web app.

@@ -55,6 +55,15 @@ pub struct NewSession {
     pub expires_at_ms: i64,
 }
 
+/// An unexpired session, as an event stream needs it: whose, and until when.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    /// The signed-in user.
+    pub user: UserName,
+    /// When it stops working, in milliseconds since the Unix epoch.
+    pub expires_at_ms: i64,
+}
+
 /// A registered user, as sign-in needs it.
 #[derive(Debug, Clone)]
 pub struct StoredCredentials {
@@ -93,7 +102,11 @@ pub trait Accounts: Send + Sync + 'static {
     /// The user of an unexpired session, or `None`.
     async fn session_user(&self, token_hash: TokenHash) -> AccountResult<Option<UserName>>;
 
-    /// Forgets a session (nothing happens for an unknown one).
+    /// The user and expiry of an unexpired session, or `None` (a stream ends at the expiry).
+    async fn live_session(&self, token_hash: TokenHash) -> AccountResult<Option<LiveSession>>;
+
+    /// Forgets a session (nothing happens for an unknown one). On a backend shared by several
+    /// nodes, every node is told, so that each ends the session's event streams.
     async fn end_session(&self, token_hash: TokenHash) -> AccountResult<()>;
 
     /// Creates `room` as private with `creator` as its first member and logs the change on

@@ -50,6 +50,8 @@ use write::{WriteJob, Writer};
 
 /// The channel commits notify on; the payload is the new head id.
 const NOTIFY_CHANNEL: &str = "nudge_events";
+/// The channel a sign-out notifies on; the payload is the session's token hash in hex.
+const SESSIONS_CHANNEL: &str = "nudge_sessions";
 
 /// The way to the writer task, shared by the store and its accounts; closing it (once, by the
 /// store) lets the writer finish what is queued and end.

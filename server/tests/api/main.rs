@@ -17,5 +17,7 @@ mod presence;
 mod private_rooms;
 mod process;
 mod protocol;
+mod room_list;
 mod security;
+mod session_streams;
 mod stream_connection;

@@ -161,10 +161,11 @@ async fn the_room_list_shows_private_rooms_to_their_members_only() {
         before, after,
         "the list's version moved with the membership"
     );
-    assert_eq!(
-        after,
-        format!("\"{}\"", nudge.id()),
-        "and is the nudge's etag"
+    // A signed-in caller's tag is the nudge's id followed by a part that depends on what
+    // they see (see `room_list.rs`).
+    assert!(
+        after.starts_with(&format!("\"{}-", nudge.id())),
+        "and carries the nudge's id: {after}"
     );
 }
 

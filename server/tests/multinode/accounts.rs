@@ -248,3 +248,80 @@ async fn a_member_removed_on_one_node_is_forbidden_on_a_stream_on_another() {
         403
     );
 }
+
+/// Opens an event stream on `node` as `cookie`'s user, with a client that has no overall
+/// timeout (the nodes' own client would end the stream after 10 s, as if the server had).
+async fn stream_as(node: &Node, query: &str, cookie: &str) -> SseClient {
+    let response = reqwest::Client::new()
+        .get(node.url(&format!("/api/events?{query}")))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .expect("the stream request is sent");
+    assert_eq!(response.status(), 200, "opening /api/events?{query}");
+    SseClient::new(response)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_on_one_node_ends_the_sessions_streams_on_another() {
+    let url = Cluster::shared().fresh_database();
+    let (a, b) = (Node::start(&url), Node::start(&url));
+    let (ann, bob) = secret_of_ann_and_bob(&a).await;
+    until_status(&b, "/api/rooms/secret/recent", &ann, 200).await;
+    let mut stream = stream_as(&b, "topic=rooms/secret", &ann).await;
+
+    let out = send(&a, Method::POST, "/api/auth/logout", Some(&ann), None).await;
+    assert_eq!(out.status(), 204);
+    let body = json!({ "author": "bob", "text": "after ann signed out" });
+    let posted = send(
+        &a,
+        Method::POST,
+        "/api/rooms/secret/messages",
+        Some(&bob),
+        Some(body),
+    )
+    .await;
+    assert_eq!(posted.status(), 201);
+
+    // b heard of the sign-out: the stream ends, without the nudge that followed it.
+    let read = async {
+        while let Some(event) = stream.next_event().await {
+            assert_ne!(event.event, "changed", "after the sign-out: {}", event.data);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(8), read)
+        .await
+        .expect("the stream on the other node ended within 8 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_out_missed_while_a_node_was_not_listening_ends_its_streams_on_reconnecting() {
+    let url = Cluster::shared().fresh_database();
+    let (a, b) = (Node::start(&url), Node::start(&url));
+    let (ann, _bob) = secret_of_ann_and_bob(&a).await;
+    until_status(&b, "/api/rooms/secret/recent", &ann, 200).await;
+    let mut stream = stream_as(&b, "topic=rooms/secret", &ann).await;
+
+    // The session goes without a notification (as if the node missed it), then the nodes'
+    // listening connections are cut: reconnecting, they must find out for themselves.
+    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("the test connects to the database");
+    tokio::spawn(connection);
+    db.execute("DELETE FROM sessions", &[]).await.unwrap();
+    let cut = db
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND (query LIKE 'LISTEN%' OR query LIKE '%LEFT JOIN access_changes%')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(cut >= 2, "both followers' connections were cut ({cut})");
+
+    let read = async { while stream.next_event().await.is_some() {} };
+    tokio::time::timeout(Duration::from_secs(8), read)
+        .await
+        .expect("the stream ended within 8 s of the follower's reconnection");
+}

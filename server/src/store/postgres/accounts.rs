@@ -20,11 +20,12 @@ use tokio_postgres::Client;
 use super::conn::{store_error, Pool};
 use super::write::{MemberChange, MemberOutcome, WriteJob};
 use super::WriteHandle;
+use super::SESSIONS_CHANNEL;
 use crate::access::AccessSnapshot;
 use crate::domain::names::name_key;
 use crate::domain::{RoomName, UserName};
 use crate::store::accounts::{
-    AccountError, AccountResult, Accounts, NewSession, StoredCredentials, TokenHash,
+    AccountError, AccountResult, Accounts, LiveSession, NewSession, StoredCredentials, TokenHash,
 };
 use crate::store::{StoreError, StoreResult};
 
@@ -275,13 +276,39 @@ impl Accounts for PostgresAccounts {
         Ok(row.map(|r| UserName::stored(r.get(0))))
     }
 
+    async fn live_session(&self, token_hash: TokenHash) -> AccountResult<Option<LiveSession>> {
+        let row = self
+            .pool
+            .get()
+            .await?
+            .client
+            .query_opt(
+                "SELECT user_name, expires_at FROM sessions \
+                 WHERE token_hash = $1 AND expires_at > $2",
+                &[&&token_hash.0[..], &now_ms()],
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(row.and_then(|r| {
+            Some(LiveSession {
+                user: UserName::stored(r.get(0)),
+                expires_at_ms: r.get(1),
+            })
+        }))
+    }
+
     async fn end_session(&self, token_hash: TokenHash) -> AccountResult<()> {
+        // The NOTIFY commits with the DELETE: every node's follower hears it and ends the
+        // session's streams there (see `follow`).
         self.pool
             .get()
             .await?
             .client
             .execute(
-                "DELETE FROM sessions WHERE token_hash = $1",
+                &format!(
+                    "WITH gone AS (DELETE FROM sessions WHERE token_hash = $1 RETURNING token_hash) \
+                     SELECT pg_notify('{SESSIONS_CHANNEL}', encode(token_hash, 'hex')) FROM gone"
+                ),
                 &[&&token_hash.0[..]],
             )
             .await

@@ -15,19 +15,27 @@
 //! revocation made on any node ends the topic on this node's streams before anything committed
 //! after it is delivered. It then tells `published` how far it got, which is what an accounts
 //! call on this node waits for before it answers.
+//!
+//! A sign-out on any node `NOTIFY`s [`SESSIONS_CHANNEL`] with the session's token hash, and the
+//! follower ends that session's streams on this node. Such a notification is not in the log: a
+//! node whose listening connection was down at that moment missed it, so after reconnecting
+//! the follower asks which of its streams' sessions still exist and ends the others.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::{watch, Notify};
-use tokio_postgres::{Client, Row, Statement};
+use tokio_postgres::{Client, Notification, Row, Statement};
 use tokio_util::sync::CancellationToken;
 
 use super::conn::{store_error, Connector};
 use super::read::event_from_row;
-use super::NOTIFY_CHANNEL;
+use super::{NOTIFY_CHANNEL, SESSIONS_CHANNEL};
 use crate::access::AccessChange;
 use crate::hub::{Hub, HubEvent};
+use crate::store::accounts::TokenHash;
 use crate::store::{StoreError, StoreResult};
 
 /// Events read per query while catching up.
@@ -92,7 +100,9 @@ impl Follower {
     async fn session(&mut self, backoff: &mut Duration) -> StoreResult<()> {
         let (client, mut notifications) = self.connector.connect_listening().await?;
         client
-            .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))
+            .batch_execute(&format!(
+                "LISTEN {NOTIFY_CHANNEL}; LISTEN {SESSIONS_CHANNEL}"
+            ))
             .await
             .map_err(store_error)?;
         let page = client
@@ -104,19 +114,26 @@ impl Follower {
             .await
             .map_err(store_error)?;
         *backoff = MIN_BACKOFF;
+        // Listening again after a gap: a sign-out notified meanwhile was missed.
+        self.end_signed_out_sessions(&client).await?;
         let mut tick = tokio::time::interval(SAFETY_NET);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Caught up first: anything committed before the LISTEN took effect is read here.
         let mut wanted = i64::MAX;
         loop {
             if wanted > self.last_published {
-                self.catch_up(&client, &page).await?;
+                self.catch_up(&client, &page, &mut notifications).await?;
             }
             wanted = tokio::select! {
                 _ = self.shutdown.cancelled() => return Ok(()),
                 _ = self.wake.notified() => i64::MAX,
                 _ = tick.tick() => i64::MAX,
                 notification = notifications.recv() => match notification {
+                    // A sign-out on some node: end that session's streams here; nothing to read.
+                    Some(n) if n.channel() == SESSIONS_CHANNEL => {
+                        self.sign_out(&n);
+                        i64::MIN
+                    }
                     // The payload is the head at that commit: nothing to read if we are there.
                     Some(n) => n.payload().parse::<i64>().unwrap_or(i64::MAX),
                     None => return Err(StoreError::Unavailable(
@@ -127,13 +144,58 @@ impl Follower {
         }
     }
 
+    /// Ends the streams of every session this node's streams were opened with that no longer
+    /// exists (signed out while this node was not listening).
+    async fn end_signed_out_sessions(&self, client: &Client) -> StoreResult<()> {
+        let held = self.hub.sessions();
+        if held.is_empty() {
+            return Ok(());
+        }
+        let hashes: Vec<&[u8]> = held.iter().map(|h| &h.0[..]).collect();
+        let rows = client
+            .query(
+                "SELECT token_hash FROM sessions WHERE token_hash = ANY($1)",
+                &[&hashes],
+            )
+            .await
+            .map_err(store_error)?;
+        let live: HashSet<Vec<u8>> = rows.iter().map(|r| r.get(0)).collect();
+        for hash in held.iter().filter(|h| !live.contains(&h.0[..])) {
+            self.hub.end_session(hash);
+        }
+        Ok(())
+    }
+
+    /// Ends the streams of the session a sign-out notification names.
+    fn sign_out(&self, notification: &Notification) {
+        if let Some(hash) = token_hash_from_hex(notification.payload()) {
+            self.hub.end_session(&hash);
+        }
+    }
+
     /// Publishes everything after `last_published`, in id order.
-    async fn catch_up(&mut self, client: &Client, page: &Statement) -> StoreResult<()> {
+    async fn catch_up(
+        &mut self,
+        client: &Client,
+        page: &Statement,
+        notifications: &mut UnboundedReceiver<Notification>,
+    ) -> StoreResult<()> {
         loop {
             let rows = client
                 .query(page, &[&self.last_published, &PAGE])
                 .await
                 .map_err(store_error)?;
+            // A sign-out that committed before these events reached this connection before
+            // them: apply it first, so its streams never see what followed it. A wake-up read
+            // here means one more page, to be sure nothing it announced is left unread.
+            let mut woken = false;
+            while let Ok(notification) = notifications.try_recv() {
+                if notification.channel() == SESSIONS_CHANNEL {
+                    self.sign_out(&notification);
+                } else {
+                    woken = true;
+                }
+            }
             for row in &rows {
                 let event = event_from_row(row);
                 if let Some(change) = access_change(row, event.id) {
@@ -144,11 +206,23 @@ impl Follower {
                 self.last_published = event.id;
             }
             self.published.send_replace(self.last_published);
-            if (rows.len() as i64) < PAGE {
+            if (rows.len() as i64) < PAGE && !woken {
                 return Ok(());
             }
         }
     }
+}
+
+/// The token hash a sign-out notified, from its hex payload.
+fn token_hash_from_hex(hex: &str) -> Option<TokenHash> {
+    let mut hash = [0; 32];
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    for (byte, pair) in hash.iter_mut().zip(hex.as_bytes().chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(TokenHash(hash))
 }
 
 /// The membership change logged with the event of `row`, if any.

@@ -14,7 +14,7 @@ use crate::access::{AccessChange, AccessSnapshot};
 use crate::domain::names::name_key;
 use crate::domain::{RoomName, UserName, ROOMS_TOPIC, ROOMS_URL};
 use crate::store::accounts::{
-    AccountError, AccountResult, Accounts, NewSession, StoredCredentials, TokenHash,
+    AccountError, AccountResult, Accounts, LiveSession, NewSession, StoredCredentials, TokenHash,
 };
 use crate::store::{LoggedEvent, StoreError, StoreResult};
 
@@ -387,6 +387,29 @@ impl Accounts for SqliteAccounts {
             })
             .await?;
         Ok(name.map(UserName::stored))
+    }
+
+    async fn live_session(&self, token_hash: TokenHash) -> AccountResult<Option<LiveSession>> {
+        let row: Option<(String, i64)> = self
+            .conns
+            .read(move |tx| {
+                Ok(tx
+                    .prepare_cached(
+                        "SELECT user, expires_at FROM sessions \
+                         WHERE token_hash = ?1 AND expires_at > ?2",
+                    )?
+                    .query_row(params![&token_hash.0[..], now_ms()], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()?)
+            })
+            .await?;
+        Ok(row.and_then(|(name, expires_at_ms)| {
+            Some(LiveSession {
+                user: UserName::stored(name),
+                expires_at_ms,
+            })
+        }))
     }
 
     async fn end_session(&self, token_hash: TokenHash) -> AccountResult<()> {
