@@ -1,6 +1,7 @@
 //! API tests: each starts a real server on port 0 over a fresh SQLite file and talks HTTP to it.
 
 mod helpers;
+mod http1;
 #[path = "../common/process.rs"]
 mod process_common;
 mod sse_client;
@@ -15,4 +16,5 @@ mod presence;
 mod private_rooms;
 mod process;
 mod security;
+mod slow_clients;
 mod stream_connection;
