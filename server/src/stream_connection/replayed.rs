@@ -216,4 +216,69 @@ mod tests {
         client.read_to_string(&mut answer).await.unwrap();
         assert_eq!(answer, "answer");
     }
+
+    /// A connected pair: the client, and the server's end as a `Replayed`.
+    async fn pair(write_timeout: Duration) -> (TcpStream, Replayed) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (client, Replayed::new(Bytes::new(), server, write_timeout))
+    }
+
+    #[tokio::test]
+    async fn a_write_that_makes_no_progress_fails_at_the_deadline() {
+        let (_client, mut replayed) = pair(Duration::from_millis(300)).await;
+        let started = std::time::Instant::now();
+        let chunk = vec![b'x'; 64 * 1024];
+        let error = loop {
+            if let Err(error) = replayed.write_all(&chunk).await {
+                break error;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "never blocked");
+        };
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn the_kill_switch_fails_a_blocked_write_and_every_read_after() {
+        let (_client, mut replayed) = pair(Duration::from_secs(60)).await;
+        let kill = replayed.kill_switch();
+        let writer = tokio::spawn(async move {
+            let chunk = vec![b'x'; 64 * 1024];
+            loop {
+                if let Err(error) = replayed.write_all(&chunk).await {
+                    return (error, replayed);
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        kill.0.cancel();
+        let (error, mut replayed) = tokio::time::timeout(Duration::from_secs(5), writer)
+            .await
+            .expect("the blocked write ends at once")
+            .unwrap();
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionAborted);
+        let mut byte = [0u8; 1];
+        let read = replayed.read(&mut byte).await;
+        assert_eq!(read.unwrap_err().kind(), io::ErrorKind::ConnectionAborted);
+    }
+
+    #[tokio::test]
+    async fn the_kill_switch_wakes_a_waiting_read() {
+        let (_client, mut replayed) = pair(Duration::from_secs(60)).await;
+        let kill = replayed.kill_switch();
+        let reader = tokio::spawn(async move {
+            let mut byte = [0u8; 1];
+            replayed.read(&mut byte).await
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        kill.0.cancel();
+        let read = tokio::time::timeout(Duration::from_secs(5), reader)
+            .await
+            .expect("the waiting read ends at once")
+            .unwrap();
+        assert_eq!(read.unwrap_err().kind(), io::ErrorKind::ConnectionAborted);
+    }
 }
