@@ -110,11 +110,6 @@ impl StreamWatch {
         self.shutdown.cancelled().await
     }
 
-    /// Resolves once the body has been dropped (the stream ended, or its connection went).
-    pub async fn body_done(&self) {
-        self.body_done.cancelled().await
-    }
-
     /// Gives the stream's slot back to its address.
     pub fn release_slot(&mut self) {
         self.slot = None;

@@ -230,16 +230,17 @@ async fn write_stream(
                 if let Some(grace) = grace {
                     deadline = deadline.min(grace);
                 }
+                // The write first: what can leave at once does (the last chunk at shutdown).
                 tokio::select! {
                     biased;
+                    written = tokio::time::timeout_at(deadline, &mut write) => {
+                        written.map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+                        break;
+                    }
                     _ = watch.shutdown() => return Ok(()),
                     _ = watch.overflowed(), if grace.is_none() => {
                         watch.release_slot();
                         grace = Some(tokio::time::Instant::now() + OVERFLOW_GRACE);
-                    }
-                    written = tokio::time::timeout_at(deadline, &mut write) => {
-                        written.map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
-                        break;
                     }
                 }
             }
@@ -247,9 +248,9 @@ async fn write_stream(
                 return Ok(());
             }
         }
+        // At shutdown the body ends itself, and its last chunk leaves if it can at once.
         let frame = tokio::select! {
             biased;
-            _ = watch.shutdown() => return Ok(()),
             _ = watch.overflowed(), if grace.is_none() => {
                 watch.release_slot();
                 grace = Some(tokio::time::Instant::now() + OVERFLOW_GRACE);
