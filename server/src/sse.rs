@@ -75,7 +75,7 @@ pub struct StreamPlan {
 
 /// After an overflow, how long a stream may still take to deliver its `reset` before its
 /// connection is closed. Its slot and its place in the hub are given back at once.
-pub const OVERFLOW_GRACE: Duration = Duration::from_secs(3);
+pub const OVERFLOW_GRACE: Duration = Duration::from_secs(5);
 
 struct State {
     preface: VecDeque<Bytes>,
@@ -182,6 +182,13 @@ async fn next_frame(state: &mut State) -> Option<Bytes> {
         return None;
     }
     loop {
+        // Overflowed: the events still buffered are moot (the reset makes the client refetch
+        // everything), so the reset goes next, and out quickly once the client reads again.
+        if state.subscription.overflowed() {
+            state.finished = true;
+            let head = state.subscription.hub().head();
+            return Some(reset_frame(head, "overflow"));
+        }
         tokio::select! {
             biased;
             _ = state.shutdown.cancelled() => return None,
