@@ -78,6 +78,11 @@ pub struct Config {
     #[arg(long, env = "NUDGE_SEND_BUFFER_BYTES", default_value_t = 0)]
     pub send_buffer_bytes: usize,
 
+    /// Seconds a write to a client may make no progress before its connection is closed (an
+    /// event stream whose client stopped reading).
+    #[arg(long, env = "NUDGE_WRITE_TIMEOUT_SECS", default_value_t = 30)]
+    pub write_timeout_secs: u64,
+
     /// Writes per second allowed per client address (0: unlimited); refused with 429.
     #[arg(long, env = "NUDGE_WRITE_RATE_PER_ADDRESS", default_value_t = 20)]
     pub write_rate_per_address: u32,
@@ -235,6 +240,11 @@ impl Config {
         config.rooms_per_hour_per_address = 0;
         config.rooms_per_hour_per_account = 0;
         config
+    }
+
+    /// The write deadline as a [`Duration`].
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.write_timeout_secs.max(1))
     }
 
     /// The keep-alive interval as a [`Duration`].

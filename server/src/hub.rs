@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -80,7 +80,8 @@ struct Subscriber {
     /// Topics ended by a revocation: nothing more of them, even if access comes back.
     ended: HashSet<String>,
     tx: mpsc::Sender<Arc<HubEvent>>,
-    overflowed: Arc<AtomicBool>,
+    /// Cancelled when the buffer overflowed (a token, so a stream can wait for it).
+    overflowed: CancellationToken,
 }
 
 struct Inner {
@@ -162,7 +163,7 @@ impl Hub {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         // The overflow policy lives here: a bounded channel, and `try_send` in `publish`.
         let (tx, rx) = mpsc::channel(self.inner.buffer);
-        let overflowed = Arc::new(AtomicBool::new(false));
+        let overflowed = CancellationToken::new();
         // Lock order: the sign-outs, then the subscribers (as in `end_session`).
         let signed_out = self.signed_out();
         if let Some(session) = &session {
@@ -314,7 +315,7 @@ fn deliver(sub: &Subscriber, event: Arc<HubEvent>) -> bool {
     match sub.tx.try_send(event) {
         Ok(()) => true,
         Err(mpsc::error::TrySendError::Full(_)) => {
-            sub.overflowed.store(true, Ordering::Release);
+            sub.overflowed.cancel();
             false
         }
         Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -334,7 +335,7 @@ pub struct StreamSession {
 pub struct Subscription {
     id: u64,
     rx: mpsc::Receiver<Arc<HubEvent>>,
-    overflowed: Arc<AtomicBool>,
+    overflowed: CancellationToken,
     /// The session's expiry, for a stream opened with one (boxed: streams without a session,
     /// the many, pay one pointer).
     expiry: Option<Pin<Box<Sleep>>>,
@@ -361,7 +362,13 @@ impl Subscription {
 
     /// Whether the hub dropped this subscriber because its buffer was full.
     pub fn overflowed(&self) -> bool {
-        self.overflowed.load(Ordering::Acquire)
+        self.overflowed.is_cancelled()
+    }
+
+    /// Cancelled when the hub drops this subscriber because its buffer was full: a stream
+    /// whose write is blocked waits for this to end without being polled for its next frame.
+    pub fn overflow_token(&self) -> CancellationToken {
+        self.overflowed.clone()
     }
 
     /// The hub this subscription belongs to.

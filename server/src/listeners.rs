@@ -115,6 +115,7 @@ fn http_settings<T, S>(
     addr: SocketAddr,
     shutdown: GracefulShutdownSignal,
     log: ConnectionLog,
+    on_connect: impl Fn(&T, &mut actix_http::Extensions) + 'static,
 ) -> HttpServiceBuilder<T, S>
 where
     S: ServiceFactory<actix_http::Request, Config = ()>,
@@ -133,7 +134,10 @@ where
             let shutdown = shutdown.clone();
             async move { shutdown.notified().await }
         })
-        .on_connect_ext(move |_: &T, extensions| log.on_connect(extensions))
+        .on_connect_ext(move |io: &T, extensions| {
+            log.on_connect(extensions);
+            on_connect(io, extensions);
+        })
 }
 
 /// Plain HTTP/1.1: each connection is claimed by an event stream or handed to actix-web.
@@ -147,7 +151,11 @@ fn listen_plain(
     builder.listen("nudge-http", listener, move || {
         let state = Rc::new(state.clone());
         let log = state.connections.clone();
-        let http = http_settings::<Replayed, _>(addr, shutdown.clone(), log)
+        // A stream served by actix-web ends its connection with this switch (see `Replayed`).
+        let kill_switch = |io: &Replayed, extensions: &mut actix_http::Extensions| {
+            extensions.insert(io.kill_switch());
+        };
+        let http = http_settings::<Replayed, _>(addr, shutdown.clone(), log, kill_switch)
             .finish(app_service(&state, false, addr));
         fn_factory(move || {
             let state = state.clone();
@@ -195,7 +203,7 @@ fn listen_tls(
     let shutdown = builder.graceful_shutdown_signal();
     builder.listen("nudge-https", listener, move || {
         let log = state.connections.clone();
-        http_settings(addr, shutdown.clone(), log)
+        http_settings(addr, shutdown.clone(), log, |_, _| {})
             .finish(app_service(&state, true, addr))
             .rustls_0_23_with_config(config.clone(), TlsAcceptorConfig::default())
     })

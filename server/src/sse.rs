@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::json;
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::hub::Subscription;
 use crate::limits::StreamSlot;
@@ -73,6 +73,10 @@ pub struct StreamPlan {
     pub slot: StreamSlot,
 }
 
+/// After an overflow, how long a stream may still take to deliver its `reset` before its
+/// connection is closed. Its slot and its place in the hub are given back at once.
+pub const OVERFLOW_GRACE: Duration = Duration::from_secs(5);
+
 struct State {
     preface: VecDeque<Bytes>,
     covered_through: i64,
@@ -80,15 +84,80 @@ struct State {
     heartbeat: Interval,
     shutdown: CancellationToken,
     finished: bool,
-    _slot: StreamSlot,
+    /// Tells the [`StreamWatch`] the body is gone.
+    _done: DropGuard,
 }
 
-/// Turns a plan into the body of the `text/event-stream` response. Dropping the stream (the
-/// client went away) drops the subscription, which removes it from the hub at once.
-pub fn event_stream(plan: StreamPlan) -> impl Stream<Item = Result<Bytes, Infallible>> {
+/// What ends a stream from outside its body, for the writer to wait on while a write is
+/// pending: a writer blocked by a client that does not read never asks the body for its next
+/// frame, so the body alone could not end it. It also holds the stream's slot, so that the
+/// slot is given back on overflow even while the write is still blocked.
+pub struct StreamWatch {
+    overflow: CancellationToken,
+    shutdown: CancellationToken,
+    body_done: CancellationToken,
+    slot: Option<StreamSlot>,
+}
+
+impl StreamWatch {
+    /// Resolves when the hub dropped the subscription because its buffer overflowed.
+    pub async fn overflowed(&self) {
+        self.overflow.cancelled().await
+    }
+
+    /// Resolves when the server shuts down.
+    pub async fn shutdown(&self) {
+        self.shutdown.cancelled().await
+    }
+
+    /// Gives the stream's slot back to its address.
+    pub fn release_slot(&mut self) {
+        self.slot = None;
+    }
+
+    /// For a writer that cannot wait on the watch itself (actix-web's dispatcher, which stops
+    /// polling the body while its write is blocked): runs beside the stream and, when the
+    /// stream must end, gives the slot back and cancels `kill`, which makes the connection's
+    /// reads and writes fail. At shutdown that is at once; after an overflow, once the stream
+    /// had [`OVERFLOW_GRACE`] to deliver its `reset`. Returns when the body ends first.
+    pub async fn end_connection_when_due(mut self, kill: Option<CancellationToken>) {
+        let (shutdown, body_done) = (self.shutdown.clone(), self.body_done.clone());
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => {}
+            _ = body_done.cancelled() => return,
+            _ = self.overflow.clone().cancelled_owned() => {
+                self.release_slot();
+                tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => {}
+                    _ = body_done.cancelled() => return,
+                    _ = tokio::time::sleep(OVERFLOW_GRACE) => {}
+                }
+            }
+        }
+        if let Some(kill) = kill {
+            kill.cancel();
+        }
+    }
+}
+
+/// Turns a plan into the body of the `text/event-stream` response and the watch its writer
+/// waits on. Dropping the body (the client went away) drops the subscription, which removes it
+/// from the hub at once.
+pub fn event_stream(
+    plan: StreamPlan,
+) -> (impl Stream<Item = Result<Bytes, Infallible>>, StreamWatch) {
     let mut heartbeat = interval_at(Instant::now() + plan.heartbeat, plan.heartbeat);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let preface: Bytes = plan.preface.concat().into();
+    let body_done = CancellationToken::new();
+    let watch = StreamWatch {
+        overflow: plan.subscription.overflow_token(),
+        shutdown: plan.shutdown.clone(),
+        body_done: body_done.clone(),
+        slot: Some(plan.slot),
+    };
     let state = State {
         preface: VecDeque::from([preface]),
         covered_through: plan.covered_through,
@@ -96,12 +165,13 @@ pub fn event_stream(plan: StreamPlan) -> impl Stream<Item = Result<Bytes, Infall
         heartbeat,
         shutdown: plan.shutdown,
         finished: false,
-        _slot: plan.slot,
+        _done: body_done.drop_guard(),
     };
-    futures_util::stream::unfold(state, |mut state| async move {
+    let body = futures_util::stream::unfold(state, |mut state| async move {
         let frame = next_frame(&mut state).await?;
         Some((Ok(frame), state))
-    })
+    });
+    (body, watch)
 }
 
 async fn next_frame(state: &mut State) -> Option<Bytes> {
@@ -112,6 +182,13 @@ async fn next_frame(state: &mut State) -> Option<Bytes> {
         return None;
     }
     loop {
+        // Overflowed: the events still buffered are moot (the reset makes the client refetch
+        // everything), so the reset goes next, and out quickly once the client reads again.
+        if state.subscription.overflowed() {
+            state.finished = true;
+            let head = state.subscription.hub().head();
+            return Some(reset_frame(head, "overflow"));
+        }
         tokio::select! {
             biased;
             _ = state.shutdown.cancelled() => return None,

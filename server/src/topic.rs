@@ -114,6 +114,54 @@ mod tests {
         assert!(exact.only_exact_in(&ended));
     }
 
+    /// One segment of a topic name.
+    const SEGMENT: &str = "[a-zA-Z0-9._-]{1,8}";
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any text, any number of selectors: a set or a 400, never a panic, and every set
+        /// holds between one and the most selectors.
+        #[test]
+        fn any_selectors_parse_or_are_refused(raw in proptest::collection::vec("\\PC{0,12}|[a-z/*.]{0,12}", 0..40)) {
+            if let Ok(set) = TopicSet::parse(raw.iter().map(String::as_str)) {
+                proptest::prop_assert!(!set.0.is_empty() && set.0.len() <= MAX_SELECTORS);
+                for topic in &raw {
+                    let _ = set.matches(topic);
+                }
+            }
+        }
+
+        /// An exact topic reads back as itself and matches itself only (not what is below it).
+        #[test]
+        fn an_exact_topic_round_trips(segments in proptest::collection::vec(SEGMENT, 1..4), below in SEGMENT) {
+            let topic = segments.join("/");
+            let set = TopicSet::parse([topic.as_str()]).unwrap();
+            proptest::prop_assert_eq!(set.exact().collect::<Vec<_>>(), [topic.as_str()]);
+            proptest::prop_assert!(set.matches(&topic));
+            let under = format!("{topic}/{below}");
+            proptest::prop_assert!(!set.matches(&under));
+            proptest::prop_assert_eq!(TopicSet::parse([topic.as_str(), topic.as_str()]).unwrap(), set);
+        }
+
+        /// A prefix matches every topic below it, at any depth, and neither itself nor a
+        /// sibling that only starts the same way.
+        #[test]
+        fn a_prefix_matches_below_itself_only(
+            segments in proptest::collection::vec(SEGMENT, 1..4),
+            below in proptest::collection::vec(SEGMENT, 1..3),
+        ) {
+            let prefix = segments.join("/");
+            let set = TopicSet::parse([format!("{prefix}/*").as_str()]).unwrap();
+            proptest::prop_assert_eq!(set.exact().count(), 0);
+            let below_topic = format!("{prefix}/{}", below.join("/"));
+            proptest::prop_assert!(set.matches(&below_topic));
+            proptest::prop_assert!(!set.matches(&prefix));
+            let sibling = format!("{prefix}x/{}", below.join("/"));
+            proptest::prop_assert!(!set.matches(&sibling));
+        }
+    }
+
     #[test]
     fn rejects_bad_selectors() {
         for bad in ["", "*", "rooms*", "a/*/b", "/rooms", "a b", "a//b"] {

@@ -23,6 +23,7 @@ use crate::auth::{forbidden, not_signed_in, stream_session};
 use crate::error::ApiError;
 use crate::sse::{changed_frame, event_stream, reset_frame, retry_frame, StreamPlan};
 use crate::store::LoggedEvent;
+use crate::stream_connection::ConnectionKill;
 use crate::topic::TopicSet;
 
 /// The header EventSource resends its last id in.
@@ -78,11 +79,17 @@ async fn subscribe(
         client_ip: state.limits.client_ip(&req),
     };
     let plan = open_stream(&state, request).await?;
+    let (body, watch) = event_stream(plan);
+    // actix-web stops polling the body while a write is blocked, so the watch runs beside it;
+    // on a plain connection it can end the connection (TLS ones have no switch: it gives the
+    // slot back on overflow, and the body ends when next polled).
+    let kill = req.conn_data::<ConnectionKill>().map(|kill| kill.0.clone());
+    actix_web::rt::spawn(watch.end_connection_when_due(kill));
     let mut response = HttpResponse::Ok();
     for header in EVENT_STREAM_HEADERS {
         response.insert_header(header);
     }
-    Ok(response.streaming(event_stream(plan)))
+    Ok(response.streaming(body))
 }
 
 /// Checks a stream request and subscribes it: the topics, who is asking and whether they may
@@ -131,7 +138,7 @@ pub async fn open_stream(state: &AppState, request: StreamRequest) -> Result<Str
     let mut covered_through = 0;
     if let Some(raw) = last_event_id.filter(|raw| !raw.is_empty()) {
         covered_through = range.head;
-        match raw.trim().parse::<i64>() {
+        match parse_last_event_id(&raw) {
             Err(_) => preface.push(reset_frame(range.head, "invalid_id")),
             Ok(id) if id > range.head => preface.push(reset_frame(range.head, "ahead_of_log")),
             Ok(id) if id < range.pruned_through => {
@@ -162,6 +169,12 @@ pub async fn open_stream(state: &AppState, request: StreamRequest) -> Result<Str
     })
 }
 
+/// The id a `Last-Event-ID` header (or `lastEventId` parameter) names: the browser resends the
+/// `id:` it last saw, which the server wrote as a decimal; surrounding whitespace is forgiven.
+pub fn parse_last_event_id(raw: &str) -> Result<i64, std::num::ParseIntError> {
+    raw.trim().parse()
+}
+
 /// Keeps each URL once, at its newest event, in id order.
 fn coalesce(events: Vec<LoggedEvent>) -> Vec<LoggedEvent> {
     let mut newest: HashMap<String, LoggedEvent> = HashMap::new();
@@ -182,6 +195,24 @@ mod tests {
             id,
             topic: "t".into(),
             url: url.into(),
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any text is either an id or refused, never a panic.
+        #[test]
+        fn any_last_event_id_parses_or_is_refused(raw in "\\PC{0,24}") {
+            let _ = parse_last_event_id(&raw);
+        }
+
+        /// Every id the server writes reads back as itself, with or without the whitespace
+        /// around it that a header may carry.
+        #[test]
+        fn a_written_id_round_trips(id in proptest::prelude::any::<i64>(), pad in "[ \t]{0,2}") {
+            proptest::prop_assert_eq!(parse_last_event_id(&id.to_string()), Ok(id));
+            proptest::prop_assert_eq!(parse_last_event_id(&format!("{pad}{id}{pad}")), Ok(id));
         }
     }
 

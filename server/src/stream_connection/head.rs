@@ -39,7 +39,8 @@ pub fn may_open_stream(start: &[u8]) -> bool {
 pub enum Parsed {
     /// A complete stream request this path takes.
     Stream(StreamHead),
-    /// The head has not fully arrived yet.
+    /// The head has not fully arrived yet (of any request: every first head is read whole
+    /// before it is handed on, so that it has one deadline in all).
     Partial,
     /// Anything else: for actix-web.
     Other,
@@ -47,16 +48,21 @@ pub enum Parsed {
 
 /// Parses the first request of a connection.
 ///
-/// Taken: `GET /api/events[?query] HTTP/1.1` without a body (`Content-Length` other than 0,
-/// `Transfer-Encoding`), `Expect`, `Upgrade` or `Origin` (a cross-origin stream needs CORS
-/// headers, which actix-cors adds), with header values that are visible ASCII.
+/// Taken: `GET /api/events[?query] HTTP/1.1` with one `Host`, without a body (`Content-Length`
+/// other than one 0, `Transfer-Encoding`), `Expect`, `Upgrade`, `Connection: upgrade` or
+/// `Origin` (a cross-origin stream needs CORS headers, which actix-cors adds), with header
+/// values that are visible ASCII: what actix-web would read as the same request with no body.
 pub fn parse(bytes: &[u8]) -> Parsed {
-    if !may_open_stream(bytes) {
-        return Parsed::Other;
-    }
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
-    let len = match request.parse(bytes) {
+    let parsed = request.parse(bytes);
+    if !may_open_stream(bytes) {
+        return match parsed {
+            Ok(httparse::Status::Partial) => Parsed::Partial,
+            _ => Parsed::Other,
+        };
+    }
+    let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Parsed::Partial,
         Err(_) => return Parsed::Other,
@@ -65,23 +71,28 @@ pub fn parse(bytes: &[u8]) -> Parsed {
     else {
         return Parsed::Other;
     };
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    if path != "/api/events" {
+    // The target as actix-web reads it, so that both see the same path and query.
+    let Ok(uri) = actix_web::http::Uri::try_from(target) else {
+        return Parsed::Other;
+    };
+    if uri.path() != "/api/events" || uri.scheme().is_some() || uri.authority().is_some() {
         return Parsed::Other;
     }
     let mut head = StreamHead {
         len,
         target: target.to_owned(),
-        query: query.to_owned(),
+        query: uri.query().unwrap_or("").to_owned(),
         ..StreamHead::default()
     };
+    let (mut host, mut content_length) = (false, false);
     for header in request.headers.iter() {
         let Some(value) = visible_ascii(header.value) else {
             return Parsed::Other;
         };
         let name = header.name;
         if name.eq_ignore_ascii_case("content-length") {
-            if value.trim() != "0" {
+            // One, and empty: actix-web refuses a second one.
+            if value.trim() != "0" || std::mem::replace(&mut content_length, true) {
                 return Parsed::Other;
             }
         } else if ["transfer-encoding", "expect", "upgrade", "origin"]
@@ -89,6 +100,19 @@ pub fn parse(bytes: &[u8]) -> Parsed {
             .any(|refused| name.eq_ignore_ascii_case(refused))
         {
             return Parsed::Other;
+        } else if name.eq_ignore_ascii_case("connection") {
+            // actix-web marks such a connection as upgraded.
+            if value
+                .split(',')
+                .any(|option| option.trim().eq_ignore_ascii_case("upgrade"))
+            {
+                return Parsed::Other;
+            }
+        } else if name.eq_ignore_ascii_case("host") {
+            // One: actix-web refuses a second one.
+            if std::mem::replace(&mut host, true) {
+                return Parsed::Other;
+            }
         } else if name.eq_ignore_ascii_case("last-event-id") {
             head.last_event_id.get_or_insert_with(|| value.to_owned());
         } else if name.eq_ignore_ascii_case("cookie") {
@@ -96,6 +120,10 @@ pub fn parse(bytes: &[u8]) -> Parsed {
         } else if name.eq_ignore_ascii_case(crate::limits::FORWARDED_FOR) {
             head.forwarded_for.get_or_insert_with(|| value.to_owned());
         }
+    }
+    // actix-web answers an HTTP/1.1 request without `Host` with 400, as it does two of them.
+    if !host {
+        return Parsed::Other;
     }
     Parsed::Stream(head)
 }
@@ -155,6 +183,18 @@ mod tests {
     }
 
     #[test]
+    fn reads_every_first_head_whole_before_handing_it_on() {
+        for start in [
+            "POST /api/rooms/a/messages HTTP/1.1\r\nHost: x\r\n",
+            "GET / HTTP/1.1\r\n",
+        ] {
+            assert_eq!(parse(start.as_bytes()), Parsed::Partial, "{start:?}");
+        }
+        let body_follows = "POST /api/rooms/a/messages HTTP/1.1\r\nContent-Length: 9\r\n\r\n{";
+        assert_eq!(parse(body_follows.as_bytes()), Parsed::Other);
+    }
+
+    #[test]
     fn leaves_every_other_request_to_actix_web() {
         for bytes in [
             "GET /api/rooms HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -170,6 +210,11 @@ mod tests {
             "GET /api/events HTTP/1.1\r\nHost: x\r\nOrigin: https://elsewhere.example\r\n\r\n",
             "GET /api/events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: \u{e9}\r\n\r\n",
             "GET /api/events HTTP/1.1\r\nHost x\r\n\r\n",
+            "GET /api/events HTTP/1.1\r\nAccept: text/event-stream\r\n\r\n",
+            "GET /api/events HTTP/1.1\r\nHost: x\r\nhost: y\r\n\r\n",
+            "GET /api/events HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+            "GET /api/events HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\n\r\n",
+            "GET http://x/api/events HTTP/1.1\r\nHost: x\r\n\r\n",
             "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
         ] {
             assert_eq!(parse(bytes.as_bytes()), Parsed::Other, "{bytes:?}");

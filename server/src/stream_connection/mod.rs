@@ -10,16 +10,23 @@
 //! ([`head::parse`]) and [`open_stream`] accepts the request, the connection is this stream's
 //! alone: the response head says `Connection: close`, the frames go out in chunked encoding as
 //! they come, and the connection closes when the stream ends (shutdown, overflow, revocation)
-//! or the client goes. Everything else — any other request, a head that does not arrive in
-//! time, a stream that would be refused with a 4xx, a cross-origin stream — goes to actix-web
-//! with the bytes read so far put back ([`Replayed`]), so every error and every other case has
-//! exactly one implementation, behind the whole middleware stack.
+//! or the client goes. Everything else — any other request, a stream that would be refused
+//! with a 4xx, a cross-origin stream — goes to actix-web with its head put back
+//! ([`Replayed`]), so every error and every other case has exactly one implementation, behind
+//! the whole middleware stack. The one exception is a first head that does not arrive in time:
+//! it is answered 408 here, as actix-web answers it, so that it has one deadline in all.
+//!
+//! Every write has a deadline (a client that stops reading cannot hold its connection), and a
+//! stream ends when its subscription overflows or the server shuts down even while a write is
+//! blocked, giving its slot back at once ([`crate::sse::StreamWatch`]).
 //!
 //! A browser that opens its stream on a connection already used for other requests is served
 //! by actix-web's own route: the two paths send the same headers and the same frames (the API
 //! tests run the event-stream suite over both).
 
 mod head;
+#[cfg(test)]
+mod head_props;
 mod replayed;
 
 use std::convert::Infallible;
@@ -33,18 +40,18 @@ use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-pub use replayed::Replayed;
+pub use replayed::{ConnectionKill, Replayed};
 
 use crate::auth::session::SessionToken;
 use crate::metrics::{log_response, ResponseLabels};
 use crate::routes::events::{open_stream, StreamRequest, EVENT_STREAM_HEADERS};
 use crate::routes::AppState;
 use crate::security::SECURITY_HEADERS;
-use crate::sse::{event_stream, StreamPlan};
+use crate::sse::{event_stream, StreamPlan, StreamWatch, OVERFLOW_GRACE};
 use head::Parsed;
 
-/// How long a new connection may take to send its first request head before it goes to
-/// actix-web (which then applies its own request timeout and answers 408).
+/// How long a new connection may take to send its first request head before it is answered
+/// 408 (actix-web's own request timeout, which it then does not apply a second time).
 const FIRST_REQUEST_WAIT: Duration = Duration::from_secs(5);
 /// The longest first request head read here; a longer one goes to actix-web.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -73,17 +80,22 @@ pub struct ClaimedStream {
 
 /// Reads the start of a new connection and keeps it when it opens a stream [`open_stream`]
 /// accepts.
+///
+/// The head is read here until it is complete, whatever the request, so that a head has one
+/// deadline in all: one that does not arrive in time is answered `408` here, as actix-web
+/// answers it, rather than handed to actix-web for a deadline of its own.
 pub async fn claim(mut io: TcpStream, state: &AppState) -> Claim {
     let deadline = tokio::time::Instant::now() + FIRST_REQUEST_WAIT;
+    let write_timeout = state.config.write_timeout();
+    let dispatch =
+        |read: BytesMut, io| Claim::Dispatch(Replayed::new(read.freeze(), io, write_timeout));
     let shutdown = state.hub.shutdown_token();
     let mut read = BytesMut::with_capacity(FIRST_READ_BYTES);
     let head = loop {
         match head::parse(&read) {
             Parsed::Stream(head) => break head,
             Parsed::Partial if read.len() < MAX_HEAD_BYTES => {}
-            Parsed::Partial | Parsed::Other => {
-                return Claim::Dispatch(Replayed::new(read.freeze(), io));
-            }
+            Parsed::Partial | Parsed::Other => return dispatch(read, io),
         }
         if read.capacity() - read.len() < FIRST_READ_BYTES / 4 {
             read.reserve(FIRST_READ_BYTES);
@@ -91,17 +103,21 @@ pub async fn claim(mut io: TcpStream, state: &AppState) -> Claim {
         tokio::select! {
             _ = shutdown.cancelled() => return Claim::Gone,
             outcome = tokio::time::timeout_at(deadline, io.read_buf(&mut read)) => match outcome {
-                // Closed or too slow: actix-web ends it the way it ends any such connection.
-                Ok(Ok(0)) | Err(_) => return Claim::Dispatch(Replayed::new(read.freeze(), io)),
+                // Closed: actix-web ends it the way it ends any such connection.
+                Ok(Ok(0)) => return dispatch(read, io),
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) => return Claim::Gone,
+                Err(_) => {
+                    request_timeout(&mut io, write_timeout).await;
+                    return Claim::Gone;
+                }
             },
         }
     };
     // Timed from here, as actix-web times a request from its parsed head.
     let started = Instant::now();
     let Ok(query) = serde_urlencoded::from_str(&head.query) else {
-        return Claim::Dispatch(Replayed::new(read.freeze(), io));
+        return dispatch(read, io);
     };
     let peer = io.peer_addr().ok().map(|a| a.ip());
     let request = StreamRequest {
@@ -122,8 +138,22 @@ pub async fn claim(mut io: TcpStream, state: &AppState) -> Claim {
             started,
         }),
         // Refused (or the store failed): actix-web opens it again and answers with the error.
-        Err(_) => Claim::Dispatch(Replayed::new(read.freeze(), io)),
+        Err(_) => dispatch(read, io),
     }
+}
+
+/// What actix-web answers a request head that did not arrive in time (the same bytes), then
+/// the connection closes.
+async fn request_timeout(io: &mut TcpStream, write_timeout: Duration) {
+    let response = format!(
+        "HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\ndate: {}\r\n\r\n",
+        httpdate::fmt_http_date(SystemTime::now())
+    );
+    let answer = async {
+        io.write_all(response.as_bytes()).await?;
+        io.shutdown().await
+    };
+    let _ = tokio::time::timeout(write_timeout, answer).await;
 }
 
 impl ClaimedStream {
@@ -152,7 +182,11 @@ impl ClaimedStream {
         drop((labels, target));
         // Frames are small and should leave at once.
         let _ = io.set_nodelay(true);
-        if write_stream(&mut io, event_stream(plan)).await.is_ok() {
+        let (body, watch) = event_stream(plan);
+        if write_stream(&mut io, body, watch, state.config.write_timeout())
+            .await
+            .is_ok()
+        {
             let _ = io.shutdown().await;
         }
     }
@@ -173,15 +207,55 @@ fn response_head() -> String {
     head
 }
 
+/// Writes the response until the stream ends, the client goes, a write makes no progress for
+/// `write_timeout`, or the watch says the stream must end: at shutdown at once, and after an
+/// overflow once the `reset` had [`OVERFLOW_GRACE`] to leave (the slot is given back at once).
 async fn write_stream(
     io: &mut TcpStream,
     body: impl Stream<Item = Result<Bytes, Infallible>>,
+    mut watch: StreamWatch,
+    write_timeout: Duration,
 ) -> io::Result<()> {
-    io.write_all(response_head().as_bytes()).await?;
     let mut body = pin!(body);
     let mut probe = [0u8; 8];
+    // Set at an overflow: the stream must be over by then.
+    let mut grace: Option<tokio::time::Instant> = None;
+    // The next bytes to write, and whether they end the response.
+    let mut next = Some((response_head().into_bytes(), false));
     loop {
+        if let Some((bytes, ended)) = next.take() {
+            let mut write = pin!(io.write_all(&bytes));
+            loop {
+                let mut deadline = tokio::time::Instant::now() + write_timeout;
+                if let Some(grace) = grace {
+                    deadline = deadline.min(grace);
+                }
+                // The write first: what can leave at once does (the last chunk at shutdown).
+                tokio::select! {
+                    biased;
+                    written = tokio::time::timeout_at(deadline, &mut write) => {
+                        written.map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+                        break;
+                    }
+                    _ = watch.shutdown() => return Ok(()),
+                    _ = watch.overflowed(), if grace.is_none() => {
+                        watch.release_slot();
+                        grace = Some(tokio::time::Instant::now() + OVERFLOW_GRACE);
+                    }
+                }
+            }
+            if ended {
+                return Ok(());
+            }
+        }
+        // At shutdown the body ends itself, and its last chunk leaves if it can at once.
         let frame = tokio::select! {
+            biased;
+            _ = watch.overflowed(), if grace.is_none() => {
+                watch.release_slot();
+                grace = Some(tokio::time::Instant::now() + OVERFLOW_GRACE);
+                continue;
+            }
             frame = body.next() => frame,
             ready = io.readable() => {
                 ready?;
@@ -193,11 +267,11 @@ async fn write_stream(
                 }
             }
         };
-        match frame {
-            Some(Ok(frame)) if frame.is_empty() => {}
-            Some(Ok(frame)) => io.write_all(&chunk(&frame)).await?,
-            None => return io.write_all(b"0\r\n\r\n").await,
-        }
+        next = match frame {
+            Some(Ok(frame)) if frame.is_empty() => None,
+            Some(Ok(frame)) => Some((chunk(&frame), false)),
+            None => Some((b"0\r\n\r\n".to_vec(), true)),
+        };
     }
 }
 

@@ -376,22 +376,22 @@ async fn a_subscriber_that_never_reads_is_reset_and_the_others_are_not_slowed(pa
     })
     .await;
 
-    // Flood until the hub lets the slow one go, with a bound on how long that may take.
+    // Flood until the hub lets the slow one go, with a bound on how long that may take in all.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..16)
         .map(|_| {
             let (app, stop) = (app.clone(), stop.clone());
             tokio::spawn(async move {
                 let mut ids = Vec::new();
-                for i in 0..20_000 {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
+                let mut i = 0;
+                while !stop.load(Ordering::SeqCst) && tokio::time::Instant::now() < deadline {
                     ids.push(
                         app.post_ok("flood", &i.to_string()).await["event_id"]
                             .as_i64()
                             .unwrap(),
                     );
+                    i += 1;
                 }
                 ids
             })
@@ -399,13 +399,26 @@ async fn a_subscriber_that_never_reads_is_reset_and_the_others_are_not_slowed(pa
         .collect();
     let mut fast_seen = Vec::new();
     while app.hub.subscriber_count() > 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slow subscriber was not dropped within 60 s of flooding"
+        );
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
         fast_seen.push(
-            fast.next_event()
+            fast.next_event_within(wait)
                 .await
                 .expect("the fast stream stays open")
                 .id(),
         );
     }
+    // The slow one, read at last, at once: the stream had a moment to deliver its reset.
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let slow_reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = slow.read_to_end(&mut text);
+        String::from_utf8_lossy(&text).into_owned()
+    });
     stop.store(true, Ordering::SeqCst);
     let mut written = Vec::new();
     for writer in writers {
@@ -423,11 +436,8 @@ async fn a_subscriber_that_never_reads_is_reset_and_the_others_are_not_slowed(pa
         "the fast subscriber got every event, in order"
     );
 
-    // The slow one, read at last: some events, then a reset with the head, then the end.
-    slow.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut text = String::new();
-    slow.read_to_string(&mut text).unwrap();
+    // Some events, then a reset with the head, then the end.
+    let text = slow_reader.join().unwrap();
     let reset = text.rfind("event: reset").expect("a reset at the end");
     assert!(text[..reset].contains("event: changed"));
     assert!(text[reset..].contains("data: {\"reason\":\"overflow\"}"));

@@ -77,25 +77,27 @@ impl TestApp {
         cookie: Option<&str>,
         last_event_id: Option<&str>,
     ) -> reqwest::Response {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .build()
-            .expect("a client");
-        if self.stream_path == StreamPath::Shared {
-            let health = client.get(self.url("/healthz")).send().await.expect("sent");
-            health
-                .bytes()
-                .await
-                .expect("read to the end, so the connection is reused");
-        }
-        let mut request = client.get(self.url(&format!("/api/events?{query}")));
+        let mut headers = Vec::new();
         if let Some(cookie) = cookie {
-            request = request.header(reqwest::header::COOKIE, cookie);
+            headers.push(("Cookie", cookie));
         }
         if let Some(id) = last_event_id {
-            request = request.header("Last-Event-ID", id);
+            headers.push(("Last-Event-ID", id));
         }
-        let response = request.send().await.expect("the stream request is sent");
+        let target = format!("/api/events?{query}");
+        let response = match self.stream_path {
+            StreamPath::Dedicated => {
+                let mut request = reqwest::Client::new().get(self.url(&target));
+                for (name, value) in headers {
+                    request = request.header(name, value);
+                }
+                request.send().await.expect("the stream request is sent")
+            }
+            // By hand, so that the stream request surely follows another on its connection.
+            StreamPath::Shared => {
+                crate::http1::after_another_request(&self.base, &target, &headers).await
+            }
+        };
         if response.status() == 200 {
             let dedicated = response
                 .headers()

@@ -1,6 +1,7 @@
 //! API tests: each starts a real server on port 0 over a fresh SQLite file and talks HTTP to it.
 
 mod helpers;
+mod http1;
 #[path = "../common/process.rs"]
 mod process_common;
 mod sse_client;
@@ -20,4 +21,5 @@ mod protocol;
 mod room_list;
 mod security;
 mod session_streams;
+mod slow_clients;
 mod stream_connection;

@@ -18,10 +18,15 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    fn start_with(data_dir: &Path, flags: &[&str]) -> Self {
         let mut command = crate::process_common::nudge_command();
         command
             .arg("--data-dir")
             .arg(data_dir)
+            .args(flags)
             .env("RUST_LOG", "warn")
             .stderr(Stdio::null());
         let (child, base) = crate::process_common::spawn(&mut command);
@@ -290,4 +295,43 @@ async fn a_storm_of_sign_ins_holds_memory_within_the_stated_bound() {
         mib(bound),
         mib(idle)
     );
+/// A stream whose client never reads, its writes blocked, does not hold up a stop: SIGTERM ends
+/// it at once and the server exits promptly, not after its shutdown timeout (10 s), on both
+/// stream paths.
+#[tokio::test]
+async fn sigterm_ends_a_stream_whose_writes_are_blocked_at_once() {
+    use crate::helpers::StreamPath;
+
+    for path in [StreamPath::Dedicated, StreamPath::Shared] {
+        let data = tempfile::tempdir().unwrap();
+        let flags = ["--send-buffer-bytes", "4096", "--write-timeout-secs", "600"];
+        let mut server = Server::start_with(data.path(), &flags);
+        let _slow = crate::slow_clients::never_reading_stream(&server.base, path, "rooms/crash");
+        // Far more than the socket buffers hold (about 150 bytes an event), fewer than the
+        // subscriber's buffer (1024), so the stream is blocked in a write and not overflowed.
+        let client = reqwest::Client::new();
+        for i in 0..600 {
+            post(&client, &server.base, &format!("blocked-{i}"))
+                .await
+                .expect("a write is acknowledged");
+        }
+
+        let status = Command::new("kill")
+            .args(["-TERM", &server.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let stopped = std::time::Instant::now();
+        let exit = loop {
+            if let Some(exit) = server.child.try_wait().unwrap() {
+                break exit;
+            }
+            assert!(
+                stopped.elapsed() < std::time::Duration::from_secs(5),
+                "{path:?}: nudge exits within 5 s of SIGTERM with a blocked stream"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert!(exit.success(), "{path:?}: exit status {exit:?}");
+    }
 }

@@ -8,6 +8,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use tokio::time::Instant;
+
+/// How long one wait for the next item, event or run of events may take in all. A deadline on
+/// the whole wait, not on silence: heartbeats must not keep a test that waits for an event
+/// that never comes waiting forever.
+pub const WAIT: Duration = Duration::from_secs(20);
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,8 +72,13 @@ impl SseClient {
         }
     }
 
-    /// The next item, or `None` when the server ended the stream. Fails after 5 s of silence.
+    /// The next item, or `None` when the server ended the stream. Fails after [`WAIT`].
     pub async fn next_item(&mut self) -> Option<Item> {
+        self.next_item_before(Instant::now() + WAIT).await
+    }
+
+    /// [`SseClient::next_item`], failing at `deadline`.
+    pub async fn next_item_before(&mut self, deadline: Instant) -> Option<Item> {
         loop {
             if let Some(item) = self.items.pop_front() {
                 return Some(item);
@@ -75,9 +86,9 @@ impl SseClient {
             if self.ended {
                 return None;
             }
-            let chunk = tokio::time::timeout(Duration::from_secs(5), self.stream.next())
+            let chunk = tokio::time::timeout_at(deadline, self.stream.next())
                 .await
-                .expect("the stream said something within 5 s");
+                .expect("the stream said what was awaited before the deadline");
             match chunk {
                 Some(Ok(bytes)) => {
                     self.buffer
@@ -89,10 +100,20 @@ impl SseClient {
         }
     }
 
-    /// The next dispatched event, skipping comments and `retry`.
+    /// The next dispatched event, skipping comments and `retry`. Fails after [`WAIT`], however
+    /// many heartbeats arrive meanwhile.
     pub async fn next_event(&mut self) -> Option<SseEvent> {
+        self.next_event_within(WAIT).await
+    }
+
+    /// [`SseClient::next_event`], failing after `wait`.
+    pub async fn next_event_within(&mut self, wait: Duration) -> Option<SseEvent> {
+        self.next_event_before(Instant::now() + wait).await
+    }
+
+    async fn next_event_before(&mut self, deadline: Instant) -> Option<SseEvent> {
         loop {
-            match self.next_item().await? {
+            match self.next_item_before(deadline).await? {
                 Item::Event(event) => return Some(event),
                 Item::Comment(_) | Item::Retry(_) => {}
             }
@@ -100,10 +121,15 @@ impl SseClient {
     }
 
     /// Reads events until one satisfies `stop`, returning all of them including that one.
+    /// Fails after [`WAIT`] in all.
     pub async fn events_until(&mut self, mut stop: impl FnMut(&SseEvent) -> bool) -> Vec<SseEvent> {
+        let deadline = Instant::now() + WAIT;
         let mut seen = Vec::new();
         loop {
-            let event = self.next_event().await.expect("the stream is still open");
+            let event = self
+                .next_event_before(deadline)
+                .await
+                .expect("the stream is still open");
             let done = stop(&event);
             seen.push(event);
             if done {

@@ -107,12 +107,13 @@ async fn a_reader_resuming_continually_never_skips_an_event() {
     // Each node's follower published every event once, in id order.
     for (n, subscription) in subscriptions.iter_mut().enumerate() {
         let mut published = Vec::with_capacity(log.len());
+        // One deadline for the whole log, not one per event.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
         while published.len() < log.len() {
-            let event =
-                tokio::time::timeout(std::time::Duration::from_secs(10), subscription.recv())
-                    .await
-                    .expect("every event is published within 10 s")
-                    .expect("subscribed");
+            let event = tokio::time::timeout_at(deadline, subscription.recv())
+                .await
+                .expect("every event is published within 30 s")
+                .expect("subscribed");
             published.push(event.id.unwrap());
         }
         assert_eq!(published, log, "node {n} published the log in order");
