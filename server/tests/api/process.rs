@@ -295,6 +295,8 @@ async fn a_storm_of_sign_ins_holds_memory_within_the_stated_bound() {
         mib(bound),
         mib(idle)
     );
+}
+
 /// A stream whose client never reads, its writes blocked, does not hold up a stop: SIGTERM ends
 /// it at once and the server exits promptly, not after its shutdown timeout (10 s), on both
 /// stream paths.
