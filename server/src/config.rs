@@ -98,6 +98,21 @@ pub struct Config {
     #[arg(long, env = "NUDGE_MAX_STREAMS_PER_ADDRESS", default_value_t = 32)]
     pub max_streams_per_address: usize,
 
+    /// Event streams one address may open per second (0: unlimited); more are refused with 429.
+    /// Each open may replay from the log, so a loop of reconnections must not crowd out reads.
+    #[arg(long, env = "NUDGE_STREAM_OPEN_RATE_PER_ADDRESS", default_value_t = 5)]
+    pub stream_open_rate_per_address: u32,
+
+    /// Event streams one address may open at once above that rate (a page's reconnection after
+    /// a restart, for every tab and device behind one address).
+    #[arg(long, env = "NUDGE_STREAM_OPEN_BURST", default_value_t = 32)]
+    pub stream_open_burst: u32,
+
+    /// Most events a resuming stream replays (0: no cap); a stream that missed more gets
+    /// `reset` (`too_many_missed`) and refetches what it shows, which costs it no more.
+    #[arg(long, env = "NUDGE_MAX_REPLAY_EVENTS", default_value_t = 1000)]
+    pub max_replay_events: usize,
+
     /// Take the client address from the last `X-Forwarded-For` hop (only behind a proxy that
     /// sets it, such as nginx).
     #[arg(long, env = "NUDGE_TRUST_FORWARDED_FOR")]
@@ -191,6 +206,7 @@ impl Config {
         config.write_rate_per_address = 0;
         config.write_rate_per_session = 0;
         config.max_streams_per_address = 0;
+        config.stream_open_rate_per_address = 0;
         config
     }
 

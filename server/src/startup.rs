@@ -53,7 +53,11 @@ impl Application {
                 config.max_streams_per_address,
                 config.trust_forwarded_for,
             )
-            .with_session_rate(config.write_rate_per_session, config.session_write_burst),
+            .with_session_rate(config.write_rate_per_session, config.session_write_burst)
+            .with_stream_open_rate(
+                config.stream_open_rate_per_address,
+                config.stream_open_burst,
+            ),
             config: Arc::new(config),
         };
 

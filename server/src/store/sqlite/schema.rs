@@ -66,6 +66,11 @@ const MIGRATIONS: &[&str] = &[
     -- The newest membership event: the room list changes with it too.
     INSERT INTO log_meta (key, value) VALUES ('members_version', 0);
 "#,
+    r#"
+    -- v3: a resuming stream reads only its topics' events: one search per exact topic, one
+    -- range per prefix (BINARY collation: byte order, so a prefix is one range).
+    CREATE INDEX events_by_topic ON events(topic, id);
+"#,
 ];
 
 /// WAL for readers beside the writer; `synchronous=FULL` so a commit is on disk when it returns.
