@@ -7,6 +7,7 @@ mod sse_client;
 
 mod auth;
 mod bad_input;
+mod durability;
 mod events;
 mod idempotency;
 mod messages;
@@ -14,5 +15,6 @@ mod metrics;
 mod presence;
 mod private_rooms;
 mod process;
+mod resume;
 mod security;
 mod stream_connection;
