@@ -133,6 +133,20 @@ pub struct Config {
     /// New rooms one address or account may create at once above those rates.
     #[arg(long, env = "NUDGE_ROOM_BURST", default_value_t = 10)]
     pub room_burst: u32,
+    /// Event streams one address may open per second (0: unlimited); more are refused with 429.
+    /// Each open may replay from the log, so a loop of reconnections must not crowd out reads.
+    #[arg(long, env = "NUDGE_STREAM_OPEN_RATE_PER_ADDRESS", default_value_t = 5)]
+    pub stream_open_rate_per_address: u32,
+
+    /// Event streams one address may open at once above that rate (a page's reconnection after
+    /// a restart, for every tab and device behind one address).
+    #[arg(long, env = "NUDGE_STREAM_OPEN_BURST", default_value_t = 32)]
+    pub stream_open_burst: u32,
+
+    /// Most events a resuming stream replays (0: no cap); a stream that missed more gets
+    /// `reset` (`too_many_missed`) and refetches what it shows, which costs it no more.
+    #[arg(long, env = "NUDGE_MAX_REPLAY_EVENTS", default_value_t = 1000)]
+    pub max_replay_events: usize,
 
     /// Take the client address from the last `X-Forwarded-For` hop (only behind a proxy that
     /// sets it, such as nginx).
@@ -239,6 +253,7 @@ impl Config {
         config.hash_wait_ms = 30_000;
         config.rooms_per_hour_per_address = 0;
         config.rooms_per_hour_per_account = 0;
+        config.stream_open_rate_per_address = 0;
         config
     }
 

@@ -22,7 +22,7 @@
 //! - [`topic`]: topic selectors (`rooms/general`, `rooms/*`) and their matching.
 //! - [`sse`]: the event-stream encoding and the per-subscriber stream.
 //! - [`security`]: security headers, same-origin writes (CSRF) and the CORS allow-list.
-//! - [`limits`]: write rate limits and the cap on streams per address.
+//! - [`limits`]: write rate limits, the cap on streams per address and the rate of opening them.
 //! - [`presence`]: ephemeral, in-memory presence with a time to live.
 //! - [`http_cache`]: strong ETags and `If-None-Match` for cacheable reads.
 //! - [`metrics`]: Prometheus metrics and the middleware that counts responses.

@@ -1,7 +1,8 @@
 //! Limits that keep one client from crowding out the others: rate limits on writes per client
 //! address and per signed-in session (token buckets: a steady rate and a burst), on new rooms
-//! per address and per account ([`Limits::create_room`]), and a cap on
-//! the event streams one address may hold open. Both answer 429 with `Retry-After` and a JSON body; both are
+//! per address and per account ([`Limits::create_room`]), a cap on the event streams one
+//! address may hold open, and a rate limit on opening them (each open may replay from the
+//! log). All answer 429 with `Retry-After` and a JSON body; all are
 //! configurable, and 0 turns either off (benchmarks open 10,000 streams from one address).
 
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ pub const FORWARDED_FOR: &str = "x-forwarded-for";
 pub struct Limits {
     writes: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
     session_writes: Option<Arc<DefaultKeyedRateLimiter<[u8; 32]>>>,
+    stream_opens: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
     max_streams: usize,
     streams: Arc<Mutex<HashMap<IpAddr, usize>>>,
     trust_forwarded_for: bool,
@@ -47,6 +49,7 @@ impl Limits {
         Self {
             writes: limiter(writes_per_sec, burst),
             session_writes: None,
+            stream_opens: None,
             max_streams,
             streams: Arc::default(),
             trust_forwarded_for,
@@ -93,6 +96,28 @@ impl Limits {
         self
     }
 
+    /// Also limits how many event streams each address may open, `per_sec` with bursts of
+    /// `burst` (0: off): every open may read the log to replay what was missed.
+    pub fn with_stream_open_rate(mut self, per_sec: u32, burst: u32) -> Self {
+        self.stream_opens = limiter(per_sec, burst);
+        self
+    }
+
+    /// Takes one stream open from `ip`'s bucket, or says how long to wait.
+    pub fn check_stream_open(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        let (Some(limiter), Some(ip)) = (&self.stream_opens, ip) else {
+            return Ok(());
+        };
+        limiter.check_key(&ip).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            too_many(
+                "too_many_stream_opens",
+                "too many event streams opened from this address; wait before reconnecting",
+                wait.as_secs_f64().ceil() as u64,
+            )
+        })
+    }
+
     /// Lets go of the buckets of clients that have been quiet long enough to be full again, so
     /// that the maps do not grow with every address and session ever seen.
     pub fn forget_idle(&self) {
@@ -111,6 +136,10 @@ impl Limits {
         if let Some(rooms) = &self.rooms_by_account {
             rooms.retain_recent();
             rooms.shrink_to_fit();
+        }
+        if let Some(opens) = &self.stream_opens {
+            opens.retain_recent();
+            opens.shrink_to_fit();
         }
     }
 

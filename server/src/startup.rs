@@ -60,6 +60,10 @@ impl Application {
                 config.rooms_per_hour_per_address,
                 config.rooms_per_hour_per_account,
                 config.room_burst,
+            )
+            .with_stream_open_rate(
+                config.stream_open_rate_per_address,
+                config.stream_open_burst,
             ),
             hasher: Hasher::new(
                 config.hash_concurrency,

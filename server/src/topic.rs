@@ -72,6 +72,14 @@ impl TopicSet {
         })
     }
 
+    /// The prefixes named, each with its trailing `/` (`rooms/*` gives `rooms/`).
+    pub fn prefixes(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().filter_map(|s| match s {
+            Selector::Prefix(p) => Some(p.as_str()),
+            Selector::Exact(_) => None,
+        })
+    }
+
     /// Whether every selector is an exact topic in `ended`: nothing is left to deliver.
     pub fn only_exact_in(&self, ended: &std::collections::HashSet<String>) -> bool {
         self.0.iter().all(|s| match s {

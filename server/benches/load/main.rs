@@ -8,7 +8,9 @@
 //!   that writes the same event to the same number of sockets (the floor);
 //! - resident memory per idle subscriber, beside the same floor and a plain actix-web stream;
 //! - on PostgreSQL ([`postgres`]), durable writes and cross-node delivery beside SQLite's.
-//!   `cargo bench -p nudge-server --bench load -- postgres` runs that section alone.
+//!   `cargo bench -p nudge-server --bench load -- postgres` runs that section alone;
+//! - a reconnect storm ([`storm`]): thousands of streams resuming at once from ids spread over
+//!   a large log, beside as many fresh connects, and the latency of reads meanwhile.
 //!
 //! Servers run as separate processes (a process may hold at most 20,000 open files, so 10,000
 //! subscribers need the client and the server apart): `nudge` itself, and this binary re-run
@@ -19,6 +21,7 @@ mod client;
 mod machine;
 mod postgres;
 mod process;
+mod storm;
 
 use client::{durable_writes, latency_rounds, open_subscribers, Stats};
 use process::ServerProcess;
@@ -51,7 +54,8 @@ async fn run() -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(usize::MAX)
         .build()?;
-    // `cargo bench … -- writes` (or `delivery`, `memory`, `postgres`) runs only that section.
+    // `cargo bench … -- writes` (or `delivery`, `memory`, `postgres`, `resume`) runs only that
+    // section.
     let only: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
@@ -68,6 +72,9 @@ async fn run() -> anyhow::Result<()> {
     }
     if wanted("postgres") {
         postgres::run(&client).await?;
+    }
+    if wanted("resume") {
+        storm::run(&client).await?;
     }
     Ok(())
 }

@@ -40,6 +40,8 @@ impl ServerProcess {
                 "0",
                 "--max-streams-per-address",
                 "0",
+                "--stream-open-rate-per-address",
+                "0",
             ])
             .args(extra)
             .arg("--data-dir")

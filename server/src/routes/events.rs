@@ -102,6 +102,8 @@ pub async fn open_stream(state: &AppState, request: StreamRequest) -> Result<Str
         session,
         client_ip,
     } = request;
+    // First, before anything costs: a client looping reconnections is refused here.
+    state.limits.check_stream_open(client_ip)?;
     let topics = TopicSet::parse(
         query
             .iter()
@@ -133,28 +135,44 @@ pub async fn open_stream(state: &AppState, request: StreamRequest) -> Result<Str
             forbidden()
         });
     }
-    let range = state.store.log_range().await?;
     let mut preface = vec![retry_frame(RETRY_BASE_MS, RETRY_JITTER_MS)];
     let mut covered_through = 0;
     if let Some(raw) = last_event_id.filter(|raw| !raw.is_empty()) {
-        covered_through = range.head;
         match parse_last_event_id(&raw) {
-            Err(_) => preface.push(reset_frame(range.head, "invalid_id")),
-            Ok(id) if id > range.head => preface.push(reset_frame(range.head, "ahead_of_log")),
-            Ok(id) if id < range.pruned_through => {
-                preface.push(reset_frame(range.head, "older_than_log"))
+            Err(_) => {
+                let range = state.store.log_range().await?;
+                covered_through = range.head;
+                preface.push(reset_frame(range.head, "invalid_id"));
             }
             Ok(id) => {
-                let mut missed = state.store.events_after(id, &topics).await?;
-                if let Some(last) = missed.last() {
-                    covered_through = covered_through.max(last.id);
+                let max = match state.config.max_replay_events {
+                    0 => usize::MAX,
+                    max => max,
+                };
+                // The range and the events come from one snapshot: an id the range allows
+                // lost nothing to retention before the events were read.
+                let replay = state.store.replay(id, &topics, max).await?;
+                let range = replay.range;
+                // Everything up to the head is in the replay (or the reset stands for it), so
+                // a live event at or below it is a duplicate.
+                covered_through = range.head;
+                if id > range.head {
+                    preface.push(reset_frame(range.head, "ahead_of_log"));
+                } else if id < range.pruned_through {
+                    // Resuming after `pruned_through` itself needs only events above it, all
+                    // kept; below it, the event numbered `pruned_through` is gone.
+                    preface.push(reset_frame(range.head, "older_than_log"));
+                } else if !replay.complete {
+                    preface.push(reset_frame(range.head, "too_many_missed"));
+                } else {
+                    let mut missed = replay.events;
+                    missed.retain(|e| access.may_read_topic(&e.topic, user));
+                    preface.extend(
+                        coalesce(missed)
+                            .iter()
+                            .map(|e| changed_frame(Some(e.id), &e.topic, &e.url)),
+                    );
                 }
-                missed.retain(|e| access.may_read_topic(&e.topic, user));
-                preface.extend(
-                    coalesce(missed)
-                        .iter()
-                        .map(|e| changed_frame(Some(e.id), &e.topic, &e.url)),
-                );
             }
         }
     }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 
 use super::{
-    Appended, IdempotencyKey, LogRange, LoggedEvent, Retention, Store, StoreError, StoreResult,
+    Appended, IdempotencyKey, LogRange, Replay, Retention, Store, StoreError, StoreResult,
 };
 use crate::domain::{NewMessage, PageCursor, RoomMessages, RoomName, RoomSummary};
 use crate::metrics::Metrics;
@@ -77,8 +77,8 @@ impl Store for MeteredStore {
         self.count(self.inner.page(room, cursor, limit).await)
     }
 
-    async fn events_after(&self, after: i64, topics: &TopicSet) -> StoreResult<Vec<LoggedEvent>> {
-        self.count(self.inner.events_after(after, topics).await)
+    async fn replay(&self, after: i64, topics: &TopicSet, max: usize) -> StoreResult<Replay> {
+        self.count(self.inner.replay(after, topics, max).await)
     }
 
     async fn log_range(&self) -> StoreResult<LogRange> {

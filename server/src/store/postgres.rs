@@ -38,7 +38,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Appended, IdempotencyKey, LogRange, LoggedEvent, Retention, Store, StoreError, StoreResult,
+    Appended, IdempotencyKey, LogRange, Replay, Retention, Store, StoreError, StoreResult,
+    TopicScan,
 };
 use crate::domain::{NewMessage, PageCursor, RoomMessages, RoomName, RoomSummary};
 use crate::hub::Hub;
@@ -133,6 +134,13 @@ impl PostgresStore {
         )
     }
 
+    /// PostgreSQL's `EXPLAIN` of [`Store::replay`]'s statement for these arguments, for tests
+    /// and diagnosis: the events should be read through the index `events_by_topic`.
+    pub async fn replay_plan(&self, after: i64, topics: &TopicSet) -> StoreResult<Vec<String>> {
+        let scan = TopicScan::of(topics);
+        self.pool.get().await?.replay_plan(after, &scan).await
+    }
+
     async fn write<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> WriteJob,
@@ -188,8 +196,9 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn events_after(&self, after: i64, topics: &TopicSet) -> StoreResult<Vec<LoggedEvent>> {
-        self.pool.get().await?.events_after(after, topics).await
+    async fn replay(&self, after: i64, topics: &TopicSet, max: usize) -> StoreResult<Replay> {
+        let scan = TopicScan::of(topics);
+        self.pool.get().await?.replay(after, &scan, max).await
     }
 
     async fn log_range(&self) -> StoreResult<LogRange> {

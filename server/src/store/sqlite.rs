@@ -11,6 +11,7 @@
 //! Accounts and private rooms ([`accounts`]) share the writer and the readers.
 
 pub mod accounts;
+mod replay;
 mod schema;
 mod write;
 
@@ -24,11 +25,13 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{oneshot, Semaphore};
 
 use super::{
-    Appended, IdempotencyKey, LogRange, LoggedEvent, Retention, Store, StoreError, StoreResult,
+    Appended, IdempotencyKey, LogRange, Replay, Retention, Store, StoreError, StoreResult,
+    TopicScan,
 };
 use crate::domain::{Message, NewMessage, PageCursor, RoomMessages, RoomName, RoomSummary};
 use crate::hub::Hub;
 use crate::topic::TopicSet;
+pub use write::WriterSettings;
 use write::{WriteJob, Writer};
 
 impl From<rusqlite::Error> for StoreError {
@@ -95,6 +98,21 @@ impl SqliteStore {
     /// The accounts kept in the same database, through the same writer.
     pub fn accounts(&self) -> accounts::SqliteAccounts {
         accounts::SqliteAccounts::new(self.conns.clone())
+    }
+
+    /// The query plan SQLite chooses for [`Store::replay`] (`EXPLAIN QUERY PLAN`, one line per
+    /// step), for tests and diagnosis: every step should search the index `events_by_topic`.
+    pub async fn replay_plan(&self, after: i64, topics: &TopicSet) -> StoreResult<Vec<String>> {
+        let scan = TopicScan::of(topics);
+        self.read(move |tx| replay::plan(tx, after, &scan)).await
+    }
+
+    /// The durability settings the writer's connection runs with, as SQLite reports them:
+    /// `journal_mode` (`wal`), `synchronous` (2, FULL) and `foreign_keys` (1).
+    pub async fn writer_settings(&self) -> StoreResult<WriterSettings> {
+        self.conns
+            .send(|reply| WriteJob::Settings { reply })
+            .await?
     }
 
     async fn write<T>(
@@ -289,28 +307,10 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn events_after(&self, after: i64, topics: &TopicSet) -> StoreResult<Vec<LoggedEvent>> {
-        let topics = topics.clone();
-        self.read(move |tx| {
-            let mut stmt =
-                tx.prepare_cached("SELECT id, topic, url FROM events WHERE id > ?1 ORDER BY id")?;
-            let rows = stmt.query_map([after], |r| {
-                Ok(LoggedEvent {
-                    id: r.get(0)?,
-                    topic: r.get(1)?,
-                    url: r.get(2)?,
-                })
-            })?;
-            let mut events = Vec::new();
-            for event in rows {
-                let event = event?;
-                if topics.matches(&event.topic) {
-                    events.push(event);
-                }
-            }
-            Ok(events)
-        })
-        .await
+    async fn replay(&self, after: i64, topics: &TopicSet, max: usize) -> StoreResult<Replay> {
+        let scan = TopicScan::of(topics);
+        self.read(move |tx| replay::read(tx, after, &scan, max))
+            .await
     }
 
     async fn log_range(&self) -> StoreResult<LogRange> {

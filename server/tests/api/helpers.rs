@@ -113,6 +113,11 @@ impl TestApp {
         response
     }
 
+    /// The server's data directory (its SQLite file is `nudge.sqlite3` inside).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

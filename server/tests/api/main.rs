@@ -8,6 +8,7 @@ mod sse_client;
 
 mod auth;
 mod bad_input;
+mod durability;
 mod events;
 mod idempotency;
 mod identity;
@@ -19,6 +20,7 @@ mod private_rooms;
 mod process;
 mod protocol;
 mod room_list;
+mod resume;
 mod security;
 mod session_streams;
 mod slow_clients;

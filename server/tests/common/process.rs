@@ -16,6 +16,8 @@ pub fn nudge_command() -> Command {
             "0",
             "--max-streams-per-address",
             "0",
+            "--stream-open-rate-per-address",
+            "0",
         ])
         .stdout(Stdio::piped());
     command

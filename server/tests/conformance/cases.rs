@@ -345,3 +345,122 @@ pub async fn closed_store_refuses_writes(f: Fixture) {
         .await;
     assert!(matches!(after, Err(StoreError::Closed)), "{after:?}");
 }
+
+/// Appends `count` messages round-robin over `rooms` rooms (`r0`, `r1`, …), many at once so
+/// that they share commits; returns every event id with its room, in id order.
+async fn fill(f: &Fixture, rooms: usize, count: usize) -> Vec<(i64, String)> {
+    let tasks: Vec<_> = (0..count)
+        .map(|i| {
+            let store = f.store.clone();
+            let room = format!("r{}", i % rooms);
+            tokio::spawn(async move {
+                let m = store
+                    .append_message(message(&room, &i.to_string()), None)
+                    .await
+                    .unwrap()
+                    .message;
+                (m.event_id, room)
+            })
+        })
+        .collect();
+    let mut written = Vec::new();
+    for task in tasks {
+        written.push(task.await.unwrap());
+    }
+    written.sort();
+    written
+}
+
+pub async fn replay_reads_only_the_subscribed_topics_in_id_order(f: Fixture) {
+    let written = fill(&f, 20, 400).await;
+    let from = written[50].0;
+    let subscribed = topics(&["rooms/r3", "rooms/r7", "rooms/r1"]);
+    let replay = f.store.replay(from, &subscribed, 10_000).await.unwrap();
+    assert!(replay.complete);
+    let want: Vec<i64> = written
+        .iter()
+        .filter(|(id, room)| *id > from && ["r3", "r7", "r1"].contains(&room.as_str()))
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(
+        replay.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        want,
+        "exactly the subscribed topics' events after the id, in id order"
+    );
+    assert!(replay.events.iter().all(|e| subscribed.matches(&e.topic)));
+
+    // A prefix with an exact topic it covers: every event once.
+    let prefix = topics(&["rooms/*", "rooms/r3"]);
+    let replay = f.store.replay(from, &prefix, 10_000).await.unwrap();
+    let want: Vec<i64> = written
+        .iter()
+        .filter(|(id, _)| *id > from)
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(replay.events.iter().map(|e| e.id).collect::<Vec<_>>(), want);
+    // The room list's topic `rooms` is not below `rooms/`.
+    assert!(replay.events.iter().all(|e| e.topic.starts_with("rooms/")));
+}
+
+pub async fn replay_past_its_cap_is_incomplete(f: Fixture) {
+    let written = fill(&f, 1, 6).await;
+    let from = written[0].0;
+    // Five events were missed (raw events, even though they are one URL).
+    let at_cap = f
+        .store
+        .replay(from, &topics(&["rooms/r0"]), 5)
+        .await
+        .unwrap();
+    assert!(at_cap.complete);
+    assert_eq!(at_cap.events.len(), 5);
+    let over = f
+        .store
+        .replay(from, &topics(&["rooms/r0"]), 4)
+        .await
+        .unwrap();
+    assert!(!over.complete, "five missed, a cap of four");
+    assert!(over.events.is_empty());
+    assert_eq!(over.range, at_cap.range);
+}
+
+/// After retention removed every id up to `pruned_through`, resuming after `pruned_through`
+/// misses nothing (its events are all kept) and resuming after anything below misses the event
+/// numbered `pruned_through`: the range says so, from the same snapshot as the events.
+pub async fn resuming_at_the_retention_boundary(f: Fixture) {
+    fill(&f, 1, 8).await;
+    f.store
+        .prune(Retention {
+            max_events: 3,
+            max_age_secs: 3600,
+        })
+        .await
+        .unwrap();
+    let all = topics(&["rooms/r0"]);
+    let p = f.store.log_range().await.unwrap().pruned_through;
+    let head = f.store.log_range().await.unwrap().head;
+    assert_eq!(p, head - 3);
+
+    let below = f.store.replay(p - 1, &all, 100).await.unwrap();
+    assert_eq!(
+        below.range.pruned_through, p,
+        "the caller must reset: event {p} is gone"
+    );
+    assert_eq!(
+        below.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [p + 1, p + 2, p + 3],
+        "only what is kept"
+    );
+
+    let at = f.store.replay(p, &all, 100).await.unwrap();
+    assert!(at.complete);
+    assert_eq!(
+        at.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [p + 1, p + 2, p + 3]
+    );
+
+    let above = f.store.replay(p + 1, &all, 100).await.unwrap();
+    assert_eq!(
+        above.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [p + 2, p + 3]
+    );
+}

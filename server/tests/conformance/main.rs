@@ -3,6 +3,7 @@
 //! function that opens a fresh, empty store publishing into the given hub.
 
 mod accounts;
+mod backends;
 mod cases;
 #[path = "../common/pg.rs"]
 mod pg;
@@ -80,6 +81,9 @@ conformance!(sqlite:
     retention_by_count_moves_the_resumable_range,
     retention_by_age_removes_old_events,
     closed_store_refuses_writes,
+    replay_reads_only_the_subscribed_topics_in_id_order,
+    replay_past_its_cap_is_incomplete,
+    resuming_at_the_retention_boundary,
 );
 
 conformance!(postgres:
@@ -97,6 +101,9 @@ conformance!(postgres:
     retention_by_count_moves_the_resumable_range,
     retention_by_age_removes_old_events,
     closed_store_refuses_writes,
+    replay_reads_only_the_subscribed_topics_in_id_order,
+    replay_past_its_cap_is_incomplete,
+    resuming_at_the_retention_boundary,
 );
 
 mod accounts_on {

@@ -7,8 +7,7 @@ use tokio_postgres::{Client, Row, Statement};
 
 use super::conn::store_error;
 use crate::domain::{Message, PageCursor, RoomMessages, RoomSummary};
-use crate::store::{LogRange, LoggedEvent, StoreResult};
-use crate::topic::TopicSet;
+use crate::store::{scan_limit, LogRange, LoggedEvent, Replay, StoreError, StoreResult, TopicScan};
 
 /// The room's version, then one row per message (message columns null for an empty room);
 /// no row at all when the room does not exist. The version is the event of the room's newest
@@ -24,6 +23,29 @@ fn room_messages_sql(filter: &str, order: &str) -> String {
     )
 }
 
+/// What a resuming stream missed, in one statement so that the log's range and the events come
+/// from one snapshot. `$1` is the id to resume after, `$2` the exact topics, `$3` and `$4` the
+/// prefix ranges' lower and upper bounds, `$5` the row limit. Exact topics are one `= ANY`
+/// search of the index on `events (topic COLLATE "C", id)`, each prefix one range of it; the
+/// "C" collation (byte order, whatever the database's) is what makes a prefix one range.
+/// The first row carries the range even when nothing was missed.
+const REPLAY_SQL: &str = r#"
+    WITH meta AS MATERIALIZED (SELECT pruned_through, nudge_head() AS head FROM log_meta),
+    missed AS (
+        (SELECT id, topic, url FROM events
+         WHERE topic COLLATE "C" = ANY($2::text[]) AND id > $1)
+        UNION ALL
+        (SELECT e.id, e.topic, e.url
+         FROM unnest($3::text[], $4::text[]) AS r(lower_bound, upper_bound)
+         CROSS JOIN LATERAL (
+             SELECT id, topic, url FROM events
+             WHERE topic COLLATE "C" > r.lower_bound AND topic COLLATE "C" < r.upper_bound
+               AND id > $1) e)
+        LIMIT $5
+    )
+    SELECT meta.pruned_through, meta.head, missed.id, missed.topic, missed.url
+    FROM meta LEFT JOIN missed ON true"#;
+
 /// A read connection with its statements prepared once.
 pub struct Reader {
     /// The connection.
@@ -32,7 +54,7 @@ pub struct Reader {
     latest: Statement,
     before: Statement,
     after: Statement,
-    events_after: Statement,
+    replay: Statement,
     log_range: Statement,
 }
 
@@ -42,12 +64,12 @@ impl Reader {
         let latest = room_messages_sql("", "DESC");
         let before = room_messages_sql("AND id < $3", "DESC");
         let after = room_messages_sql("AND id > $3", "ASC");
-        let (rooms, latest, before, after, events_after, log_range) = tokio::try_join!(
+        let (rooms, latest, before, after, replay, log_range) = tokio::try_join!(
             client.prepare("SELECT name, created_event FROM rooms ORDER BY name"),
             client.prepare(&latest),
             client.prepare(&before),
             client.prepare(&after),
-            client.prepare("SELECT id, topic, url FROM events WHERE id > $1 ORDER BY id"),
+            client.prepare(REPLAY_SQL),
             client.prepare("SELECT pruned_through, nudge_head() FROM log_meta"),
         )
         .map_err(store_error)?;
@@ -57,7 +79,7 @@ impl Reader {
             latest,
             before,
             after,
-            events_after,
+            replay,
             log_range,
         })
     }
@@ -107,22 +129,57 @@ impl Reader {
         }))
     }
 
-    /// Logged events after `after` on any of `topics`, in id order.
-    pub async fn events_after(
-        &self,
-        after: i64,
-        topics: &TopicSet,
-    ) -> StoreResult<Vec<LoggedEvent>> {
+    /// The log's range and at most `max` of the events after `after` on the scanned topics
+    /// that it still holds, from one snapshot.
+    pub async fn replay(&self, after: i64, scan: &TopicScan, max: usize) -> StoreResult<Replay> {
+        let (lower, upper): (Vec<&str>, Vec<&str>) = scan
+            .ranges
+            .iter()
+            .map(|(l, u)| (l.as_str(), u.as_str()))
+            .unzip();
         let rows = self
             .client
-            .query(&self.events_after, &[&after])
+            .query(
+                &self.replay,
+                &[&after, &scan.exact, &lower, &upper, &scan_limit(max)],
+            )
             .await
             .map_err(store_error)?;
-        Ok(rows
+        let first = rows
+            .first()
+            .ok_or_else(|| StoreError::Database("log_meta has no row".into()))?;
+        let range = LogRange {
+            pruned_through: first.get(0),
+            head: first.get(1),
+        };
+        let events = rows
             .iter()
-            .map(event_from_row)
-            .filter(|e| topics.matches(&e.topic))
-            .collect())
+            .filter(|r| r.get::<_, Option<i64>>(2).is_some())
+            .map(|r| LoggedEvent {
+                id: r.get(2),
+                topic: r.get(3),
+                url: r.get(4),
+            })
+            .collect();
+        Ok(Replay::capped(range, events, max))
+    }
+
+    /// PostgreSQL's `EXPLAIN` of the replay statement with these arguments, one line per row.
+    pub async fn replay_plan(&self, after: i64, scan: &TopicScan) -> StoreResult<Vec<String>> {
+        let (lower, upper): (Vec<&str>, Vec<&str>) = scan
+            .ranges
+            .iter()
+            .map(|(l, u)| (l.as_str(), u.as_str()))
+            .unzip();
+        let rows = self
+            .client
+            .query(
+                &format!("EXPLAIN {REPLAY_SQL}"),
+                &[&after, &scan.exact, &lower, &upper, &scan_limit(1)],
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     /// What a stream can resume from.

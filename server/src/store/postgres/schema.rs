@@ -288,6 +288,12 @@ const MIGRATIONS: &[&str] = &[
     -- every migration.
     ALTER TABLE users ADD COLUMN name_key text UNIQUE;
 "#,
+    r#"
+    -- v4: a resuming stream reads only its topics' events: exact topics as one `= ANY` search,
+    -- each prefix as one range. In byte order ("C") whatever the database's collation, so that
+    -- a prefix is one range; the replay's conditions name the same collation.
+    CREATE INDEX events_by_topic ON events (topic COLLATE "C", id);
+"#,
 ];
 
 /// Brings the schema up to date under [`MIGRATION_LOCK`], then makes sure `general` exists.

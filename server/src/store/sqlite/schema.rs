@@ -73,6 +73,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE users ADD COLUMN name_key TEXT;
     CREATE UNIQUE INDEX users_by_name_key ON users(name_key);
 "#,
+    r#"
+    -- v4: a resuming stream reads only its topics' events: one search per exact topic, one
+    -- range per prefix (BINARY collation: byte order, so a prefix is one range).
+    CREATE INDEX events_by_topic ON events(topic, id);
+"#,
 ];
 
 /// WAL for readers beside the writer; `synchronous=FULL` so a commit is on disk when it returns.

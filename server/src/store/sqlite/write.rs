@@ -40,6 +40,11 @@ pub enum WriteJob {
         /// The outcome, or why it was refused.
         reply: oneshot::Sender<AccountResult<Applied>>,
     },
+    /// Report the connection's durability settings (for tests and diagnosis).
+    Settings {
+        /// The settings as SQLite reports them.
+        reply: oneshot::Sender<StoreResult<WriterSettings>>,
+    },
     /// Apply retention to the log.
     Prune {
         /// The limits.
@@ -47,6 +52,36 @@ pub enum WriteJob {
         /// How many events were removed.
         reply: oneshot::Sender<StoreResult<u64>>,
     },
+}
+
+/// The durability settings of the writer's connection, as SQLite reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterSettings {
+    /// `PRAGMA journal_mode`: `wal`.
+    pub journal_mode: String,
+    /// `PRAGMA synchronous`: 2 is FULL (a commit is on disk when it returns).
+    pub synchronous: i64,
+    /// `PRAGMA foreign_keys`: 1 is on.
+    pub foreign_keys: i64,
+}
+
+fn settings(conn: &Connection) -> StoreResult<WriterSettings> {
+    let pragma =
+        |name: &str| conn.pragma_query_value(None, name, |r| r.get::<_, rusqlite::types::Value>(0));
+    let text = |v: rusqlite::types::Value| match v {
+        rusqlite::types::Value::Text(t) => t,
+        rusqlite::types::Value::Integer(n) => n.to_string(),
+        other => format!("{other:?}"),
+    };
+    let int = |v: rusqlite::types::Value| match v {
+        rusqlite::types::Value::Integer(n) => n,
+        _ => -1,
+    };
+    Ok(WriterSettings {
+        journal_mode: text(pragma("journal_mode")?),
+        synchronous: int(pragma("synchronous")?),
+        foreign_keys: int(pragma("foreign_keys")?),
+    })
 }
 
 /// An answer held back until the batch's commit is durable.
@@ -57,6 +92,10 @@ enum Pending {
     ),
     CreateRoom(oneshot::Sender<StoreResult<bool>>, StoreResult<bool>),
     Prune(oneshot::Sender<StoreResult<u64>>, StoreResult<u64>),
+    Settings(
+        oneshot::Sender<StoreResult<WriterSettings>>,
+        StoreResult<WriterSettings>,
+    ),
     Account(
         oneshot::Sender<AccountResult<Applied>>,
         AccountResult<Applied>,
@@ -71,6 +110,7 @@ impl Pending {
             Pending::Append(tx, r) => tx.send(r).map_err(drop),
             Pending::CreateRoom(tx, r) => tx.send(r).map_err(drop),
             Pending::Prune(tx, r) => tx.send(r).map_err(drop),
+            Pending::Settings(tx, r) => tx.send(r).map_err(drop),
             Pending::Account(tx, r) => tx.send(r).map_err(drop),
         };
     }
@@ -82,6 +122,7 @@ impl Pending {
             Pending::Append(tx, _) => Pending::Append(tx, Err(err())),
             Pending::CreateRoom(tx, _) => Pending::CreateRoom(tx, Err(err())),
             Pending::Prune(tx, _) => Pending::Prune(tx, Err(err())),
+            Pending::Settings(tx, _) => Pending::Settings(tx, Err(err())),
             Pending::Account(tx, _) => Pending::Account(tx, Err(err().into())),
         }
     }
@@ -250,6 +291,7 @@ fn apply_in_savepoint(
             };
             Pending::Account(reply, answer)
         }
+        WriteJob::Settings { reply } => Pending::Settings(reply, settings(tx)),
         WriteJob::Prune { retention, reply } => {
             let mut removed = 0;
             let result = run(&mut |conn, _| {
