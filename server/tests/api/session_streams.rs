@@ -6,12 +6,12 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{session_cookie, spawn_app_with, StreamPath, TestApp};
+use crate::helpers::{password_of, session_cookie, spawn_app_with, StreamPath, TestApp};
 use crate::sse_client::SseClient;
 
 /// Signs `name` in again (a second session beside the one registering opened).
 async fn login(app: &TestApp, name: &str) -> String {
-    let body = json!({ "name": name, "password": format!("password-of-{name}") });
+    let body = json!({ "name": name, "password": password_of(name) });
     let response = app
         .send_as(Method::POST, "/api/auth/login", None, Some(body))
         .await;
