@@ -54,6 +54,7 @@ lint:
 
 # Prints throughput, latency and memory beside baselines measured in the same run.
 bench:
+	@cargo build --release --quiet -p nudge-bench-peers
 	@ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn); cargo bench -p nudge-server --bench load -- $(BENCH)
 
 # nudge's ServiceWorker beside Workbox 7 (installed from npm into target/workbox/) in headless

@@ -82,6 +82,10 @@ struct State {
     covered_through: i64,
     subscription: Subscription,
     heartbeat: Interval,
+    /// When the last frame left: the heartbeat is due a period after it. Kept here rather than
+    /// resetting the heartbeat's timer on every event, which costs every stream a timer-wheel
+    /// update per event.
+    last_frame: Instant,
     shutdown: CancellationToken,
     finished: bool,
     /// Tells the [`StreamWatch`] the body is gone.
@@ -163,6 +167,7 @@ pub fn event_stream(
         covered_through: plan.covered_through,
         subscription: plan.subscription,
         heartbeat,
+        last_frame: Instant::now(),
         shutdown: plan.shutdown,
         finished: false,
         _done: body_done.drop_guard(),
@@ -197,7 +202,7 @@ async fn next_frame(state: &mut State) -> Option<Bytes> {
                     if event.id.is_some_and(|id| id <= state.covered_through) {
                         continue;
                     }
-                    state.heartbeat.reset();
+                    state.last_frame = Instant::now();
                     return Some(event.frame.clone());
                 }
                 None => {
@@ -209,7 +214,16 @@ async fn next_frame(state: &mut State) -> Option<Bytes> {
                     return None;
                 }
             },
-            _ = state.heartbeat.tick() => return Some(Bytes::from_static(HEARTBEAT)),
+            _ = state.heartbeat.tick() => {
+                let due = state.last_frame + state.heartbeat.period();
+                if due > Instant::now() {
+                    // An event left since: the comment is due a period after it.
+                    state.heartbeat.reset_at(due);
+                    continue;
+                }
+                state.last_frame = Instant::now();
+                return Some(Bytes::from_static(HEARTBEAT));
+            }
         }
     }
 }

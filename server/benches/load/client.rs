@@ -17,6 +17,22 @@ pub struct Stats {
     pub max: f64,
 }
 
+impl Stats {
+    /// Each figure's median over `rounds` (taken figure by figure).
+    pub fn median(rounds: &[Stats]) -> Stats {
+        let median = |pick: fn(&Stats) -> f64| {
+            let mut values: Vec<f64> = rounds.iter().map(pick).collect();
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        Stats {
+            p50: median(|s| s.p50),
+            p99: median(|s| s.p99),
+            max: median(|s| s.max),
+        }
+    }
+}
+
 async fn post(client: &reqwest::Client, base: &str, n: u64) -> anyhow::Result<Value> {
     let response = client
         .post(format!("{base}/api/rooms/bench/messages"))

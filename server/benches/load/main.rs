@@ -36,6 +36,8 @@ const WRITE_SECS: f64 = 3.0;
 const WRITE_ROUNDS: usize = 3;
 /// POSTs (or broadcasts) per latency point, after one warm-up round that is not counted.
 const ROUNDS: usize = 50;
+/// Latency points per server and size, servers alternating; the table shows their medians.
+const DELIVERY_ROUNDS: usize = 5;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -121,28 +123,53 @@ fn median(values: &mut [f64]) -> f64 {
 
 /// Delivery latency beside the floor.
 async fn delivery(client: &reqwest::Client) -> anyhow::Result<()> {
-    println!("\n## POST to delivery, milliseconds ({ROUNDS} events per size)\n");
-    println!("| subscribers | nudge p50 / p99 / max | floor p50 / p99 / max | p99 ratio |");
-    println!("| ---: | ---: | ---: | ---: |");
+    println!(
+        "\n## POST to delivery, milliseconds ({ROUNDS} events per size; median of {DELIVERY_ROUNDS} rounds, servers alternating)\n"
+    );
+    println!("| subscribers | nudge p50 / p99 / max | floor p50 / p99 / max | actix-web-lab p50 / p99 / max | nudge / floor (p99) | nudge / actix-web-lab (p99) | each round's nudge / floor |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for subscribers in SUBSCRIBERS {
-        let nudge = ServerProcess::nudge()?;
-        let subs = open_subscribers(&nudge.base, subscribers).await?;
-        let nudge_stats = latency_rounds(client, &nudge.base, subs, ROUNDS).await?;
-        drop(nudge);
-
-        let floor = ServerProcess::baseline("floor")?;
-        let subs = open_subscribers(&floor.base, subscribers).await?;
-        let floor_stats = latency_rounds(client, &floor.base, subs, ROUNDS).await?;
-        drop(floor);
-
+        let (mut nudge, mut floor, mut lab) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..DELIVERY_ROUNDS {
+            nudge.push(delivery_round(client, ServerProcess::nudge()?, subscribers).await?);
+            floor.push(
+                delivery_round(client, ServerProcess::baseline("floor")?, subscribers).await?,
+            );
+            lab.push(
+                delivery_round(client, ServerProcess::peer("actix-web-lab")?, subscribers).await?,
+            );
+        }
+        let each: Vec<String> = nudge
+            .iter()
+            .zip(&floor)
+            .map(|(n, f)| format!("{:.2}", n.p99 / f.p99))
+            .collect();
+        let (nudge, floor, lab) = (
+            Stats::median(&nudge),
+            Stats::median(&floor),
+            Stats::median(&lab),
+        );
         println!(
-            "| {subscribers} | {} | {} | {:.2}× |",
-            fmt_stats(&nudge_stats),
-            fmt_stats(&floor_stats),
-            nudge_stats.p99 / floor_stats.p99
+            "| {subscribers} | {} | {} | {} | {:.2}× | {:.2}× | {} |",
+            fmt_stats(&nudge),
+            fmt_stats(&floor),
+            fmt_stats(&lab),
+            nudge.p99 / floor.p99,
+            nudge.p99 / lab.p99,
+            each.join(", ")
         );
     }
     Ok(())
+}
+
+/// One server's latency figures at `subscribers` streams; the server is stopped after.
+async fn delivery_round(
+    client: &reqwest::Client,
+    server: ServerProcess,
+    subscribers: usize,
+) -> anyhow::Result<Stats> {
+    let subs = open_subscribers(&server.base, subscribers).await?;
+    latency_rounds(client, &server.base, subs, ROUNDS).await
 }
 
 /// Resident memory per idle subscriber: nudge beside a plain actix-web stream and the floor.
@@ -153,20 +180,23 @@ async fn delivery(client: &reqwest::Client) -> anyhow::Result<()> {
 /// The warm-up's growth is printed below the table, so nothing is left out.
 async fn memory() -> anyhow::Result<()> {
     println!("\n## Resident memory per idle subscriber\n");
-    println!("| subscribers | nudge | plain actix-web stream | floor | nudge / actix-web | nudge / floor |");
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| subscribers | nudge | plain actix-web stream | actix-web-lab broadcaster | floor | nudge / actix-web | nudge / actix-web-lab | nudge / floor |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut warm_ups = Vec::new();
     for subscribers in SUBSCRIBERS {
         let nudge = rss_per_subscriber(ServerProcess::nudge()?, subscribers).await?;
         let plain =
             rss_per_subscriber(ServerProcess::baseline("actix-stream")?, subscribers).await?;
+        let lab = rss_per_subscriber(ServerProcess::peer("actix-web-lab")?, subscribers).await?;
         let floor = rss_per_subscriber(ServerProcess::baseline("floor")?, subscribers).await?;
         println!(
-            "| {subscribers} | {:.1} KB | {:.1} KB | {:.1} KB | {:.2}× | {:.2}× |",
+            "| {subscribers} | {:.1} KB | {:.1} KB | {:.1} KB | {:.1} KB | {:.2}× | {:.2}× | {:.2}× |",
             nudge.1 / 1000.0,
             plain.1 / 1000.0,
+            lab.1 / 1000.0,
             floor.1 / 1000.0,
             nudge.1 / plain.1,
+            nudge.1 / lab.1,
             nudge.1 / floor.1
         );
         warm_ups.push((nudge.0, plain.0, floor.0));

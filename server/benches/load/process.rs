@@ -57,6 +57,22 @@ impl ServerProcess {
         Self::spawn(command, None)
     }
 
+    /// A peer from the `nudge-bench-peers` binary (`make bench` builds it beside this one, in
+    /// the same profile directory), as its users run it.
+    pub fn peer(role: &str) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()?;
+        // This binary is `target/<profile>/deps/load-…`; the peers are `target/<profile>/…`.
+        let peers = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .map(|dir| dir.join("nudge-bench-peers"))
+            .filter(|path| path.exists())
+            .context("nudge-bench-peers is missing: `make bench` builds it (cargo build --release -p nudge-bench-peers)")?;
+        let mut command = Command::new(peers);
+        command.args(["--role", role]);
+        Self::spawn(command, None)
+    }
+
     fn spawn(mut command: Command, data: Option<TempDir>) -> anyhow::Result<Self> {
         let mut child = command
             .stdout(Stdio::piped())

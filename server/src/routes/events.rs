@@ -182,7 +182,9 @@ pub async fn open_stream(state: &AppState, request: StreamRequest) -> Result<Str
         covered_through,
         subscription,
         heartbeat: state.config.heartbeat(),
-        shutdown: state.hub.shutdown_token(),
+        // A token of the stream's own: every stream polls it on every event, and polling a
+        // token shared by thousands of streams takes one lock they all contend for.
+        shutdown: state.hub.shutdown_token().child_token(),
         slot,
     })
 }

@@ -224,7 +224,17 @@ async fn write_stream(
     let mut next = Some((response_head().into_bytes(), false));
     loop {
         if let Some((bytes, ended)) = next.take() {
-            let mut write = pin!(io.write_all(&bytes));
+            // Almost always the socket takes the frame at once: write it without arming a
+            // deadline or waiting on the watch, which would cost every stream a timer and two
+            // waker registrations per event.
+            let sent = write_now(io, &bytes)?;
+            if sent == bytes.len() {
+                if ended {
+                    return Ok(());
+                }
+                continue;
+            }
+            let mut write = pin!(io.write_all(&bytes[sent..]));
             loop {
                 let mut deadline = tokio::time::Instant::now() + write_timeout;
                 if let Some(grace) = grace {
@@ -273,6 +283,20 @@ async fn write_stream(
             None => Some((b"0\r\n\r\n".to_vec(), true)),
         };
     }
+}
+
+/// Writes what the socket takes without waiting; returns how much that was.
+fn write_now(io: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        match io.try_write(&bytes[sent..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(sent)
 }
 
 /// One frame in chunked encoding, in one buffer so that it leaves in one write.
