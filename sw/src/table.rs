@@ -475,6 +475,9 @@ fn handler(strategy: impl Strategy + 'static) -> Handler {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::precache::Entry;
