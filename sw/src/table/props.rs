@@ -312,8 +312,50 @@ fn pattern_text(segments: &[Result<String, String>]) -> String {
         .collect()
 }
 
+/// Path text rich in what URL parsing changes: dot segments, `%2e`, spaces, non-ASCII
+/// letters, `?`, `#`, `\`, and what Chromium encodes beyond the URL Standard (`^`, `|`).
+fn path_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        prop::sample::select(vec![
+            ".", "..", "%2e", "%2E", ".x", "a", "%20", "%", " ", "\u{e9}", "?", "#", "\\", "^",
+            "|", "{", "'", "~", ":", "\t",
+        ])
+        .prop_map(str::to_owned),
+        "\\PC{1,2}",
+    ];
+    let segment = prop::collection::vec(piece, 0..3).prop_map(|pieces| pieces.concat());
+    prop::collection::vec(segment, 1..4).prop_map(|segments| format!("/{}", segments.join("/")))
+}
+
+/// True when the browser sends `path` as it is written: the URL Standard's parser leaves it
+/// unchanged, and it holds neither of the two characters Chromium encodes beyond it.
+fn sent_unchanged(path: &str) -> bool {
+    let parsed = url::Url::parse(&format!("{OWN}{path}"));
+    parsed.is_ok_and(|url| url.path() == path) && !path.contains(['^', '|'])
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    /// A table takes a path exactly when the browser can send a request with that path (a
+    /// prefix: that path and more; a pattern: with its named segments filled): any other
+    /// route would silently never match.
+    #[test]
+    fn a_table_path_is_one_the_browser_sends(path in path_text()) {
+        let takes = |kind: &str| {
+            let route = json!({ "match": { kind: path }, "strategy": { "name": "pass" } });
+            build(json!({ "routes": [route] })).is_ok()
+        };
+        prop_assert_eq!(takes("exact"), sent_unchanged(&path));
+        prop_assert_eq!(takes("prefix"), sent_unchanged(&format!("{path}x")));
+        if !path.split('/').any(|segment| segment == ":") {
+            let filled: Vec<&str> = path
+                .split('/')
+                .map(|segment| if segment.starts_with(':') { "x" } else { segment })
+                .collect();
+            prop_assert_eq!(takes("pattern"), sent_unchanged(&filled.join("/")));
+        }
+    }
 
     /// Any JSON is a table or an error: parsing and building never panic.
     #[test]
