@@ -36,12 +36,7 @@ write_if_changed() {
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=-reference-types,-multivalue -C strip=symbols"
 recipe="flags=$CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS bindgen=--remove-name-section,--remove-producers-section opt=-Oz,strip"
 
-say "building nudge-sw for wasm32"
-# The profile of its own (root Cargo.toml): fat LTO, one codegen unit, opt-level "z".
-# shellcheck disable=SC2086 # WASM_BUILD_STD is empty or one flag
-$WASM_CARGO build --profile sw-release --target wasm32-unknown-unknown -p nudge-sw $WASM_BUILD_STD
-wasm="$WASM_TARGET_DIR/wasm32-unknown-unknown/sw-release/nudge_sw.wasm"
-
+# Before the build, so that a machine without wasm-opt learns it at once.
 unoptimised=""
 if [ "${NUDGE_SW_UNOPTIMISED:-}" = 1 ]; then
   unoptimised=1
@@ -51,6 +46,12 @@ unoptimised. Install Node.js and npm and run 'make setup', or set NUDGE_SW_UNOPT
 build an unoptimised module on purpose."
 fi
 wasm_opt_version=$([ -n "$unoptimised" ] || wasm_opt_version)
+
+say "building nudge-sw for wasm32"
+# The profile of its own (root Cargo.toml): fat LTO, one codegen unit, opt-level "z".
+# shellcheck disable=SC2086 # WASM_BUILD_STD is empty or one flag
+$WASM_CARGO build --profile sw-release --target wasm32-unknown-unknown -p nudge-sw $WASM_BUILD_STD
+wasm="$WASM_TARGET_DIR/wasm32-unknown-unknown/sw-release/nudge_sw.wasm"
 
 # wasm-bindgen and wasm-opt run only when cargo produced a different module (or the recipe
 # changed), so that a second build is a no-op.

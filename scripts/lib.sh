@@ -51,7 +51,8 @@ locked_wasm_bindgen_version() {
 # binaryen 108 predates wasm-bindgen's externref handling, and a native build from crates takes
 # minutes. Bump the version here only after `make test-sw` and the e2e tests pass with it.
 BINARYEN_VERSION=132.0.0
-BINARYEN_DIR=target/tools/binaryen
+# NUDGE_BINARYEN_DIR moves it (the tests of the build use an empty one).
+BINARYEN_DIR=${NUDGE_BINARYEN_DIR:-target/tools/binaryen}
 WASM_OPT="$BINARYEN_DIR/node_modules/binaryen/bin/wasm-opt"
 
 # The version the installed wasm-opt reports ("132"), or nothing when it is missing or broken.
