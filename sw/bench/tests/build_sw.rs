@@ -4,12 +4,19 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::Mutex;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// One build at a time: two would write the same files in target/ and www/gen/.
+static BUILD: Mutex<()> = Mutex::new(());
+
 fn build_sw(command: &mut Command) -> (Output, String) {
+    let _one = BUILD
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let output = command
         .current_dir(root())
         .env_remove("NUDGE_SW_UNOPTIMISED")
@@ -60,5 +67,44 @@ fn every_build_prints_the_optimised_size() {
     assert!(
         line.contains("bytes raw") && line.contains("bytes gzipped"),
         "{line}"
+    );
+}
+
+#[test]
+fn the_bytes_script_decodes_where_the_browser_lacks_from_base64() {
+    // Node.js 20 has atob but not Uint8Array.fromBase64: the script's fallback runs, and must
+    // give the module that build-sw.sh wrote.
+    let (output, stderr) = build_sw(&mut Command::new("scripts/build-sw.sh"));
+    assert!(output.status.success(), "{stderr}");
+    let script = root().join("www/gen/nudge_sw_wasm.js");
+    let check = format!(
+        "globalThis.self = globalThis;\n\
+         if (Uint8Array.fromBase64) throw new Error('this Node.js has fromBase64');\n\
+         require({script:?});\n\
+         const bytes = self.NUDGE_SW_WASM;\n\
+         if (!(bytes instanceof Uint8Array) || !WebAssembly.validate(bytes)) throw new Error('not a module');\n\
+         console.log(bytes.length);",
+        script = script.display().to_string()
+    );
+    let node = Command::new("node")
+        .args(["-e", &check])
+        .output()
+        .expect("running node");
+    assert!(
+        node.status.success(),
+        "{}",
+        String::from_utf8_lossy(&node.stderr)
+    );
+    let decoded: usize = String::from_utf8_lossy(&node.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    let line = stderr
+        .lines()
+        .find(|line| line.contains("optimised by wasm-opt"))
+        .unwrap();
+    assert!(
+        line.contains(&format!(": {decoded} bytes raw")),
+        "decoded {decoded} bytes; the build said: {line}"
     );
 }
