@@ -40,6 +40,7 @@ test-server:
 
 test-sw:
 	@scripts/test-sw.sh
+	@cargo test --no-fail-fast -p nudge-sw-bench
 
 test-e2e:
 	@NUDGE_BIN=$(CURDIR)/target/debug/nudge NUDGE_WWW=$(CURDIR)/www cargo test --no-fail-fast -p nudge-e2e -- --test-threads=1
@@ -57,8 +58,9 @@ bench:
 	@cargo build --release --quiet -p nudge-bench-peers
 	@ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn); cargo bench -p nudge-server --bench load -- $(BENCH)
 
-# nudge's ServiceWorker beside Workbox 7 (installed from npm into target/workbox/) in headless
-# Chromium: sizes, cold start and cache hits, printed as a Markdown table.
+# nudge's ServiceWorker beside Workbox 7's production builds (workbox-sw with its .prod.js
+# modules, and one esbuild bundle; installed from npm into target/workbox/) in headless
+# Chromium: sizes, first visit, restart of a stopped SW and cache hits, as a Markdown table.
 .PHONY: bench-sw
 bench-sw: sw
 	@cargo run --quiet -p nudge-sw-bench -- --www www

@@ -44,3 +44,32 @@ wasm_env() {
 locked_wasm_bindgen_version() {
   awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock
 }
+
+# wasm-opt for the ServiceWorker: binaryen from the npm registry, pinned, installed into
+# target/tools/ (not on PATH, never global). The package is binaryen compiled to wasm with a
+# Node launcher, so one download runs on any machine with Node.js (20 works); Debian's
+# binaryen 108 predates wasm-bindgen's externref handling, and a native build from crates takes
+# minutes. Bump the version here only after `make test-sw` and the e2e tests pass with it.
+BINARYEN_VERSION=132.0.0
+# NUDGE_BINARYEN_DIR moves it (the tests of the build use an empty one).
+BINARYEN_DIR=${NUDGE_BINARYEN_DIR:-target/tools/binaryen}
+WASM_OPT="$BINARYEN_DIR/node_modules/binaryen/bin/wasm-opt"
+
+# The version the installed wasm-opt reports ("132"), or nothing when it is missing or broken.
+wasm_opt_version() {
+  [ -x "$WASM_OPT" ] || return 0
+  "$WASM_OPT" --version 2>/dev/null | awk '{print $3}' || true
+}
+
+# Installs the pinned binaryen into $BINARYEN_DIR unless exactly that version is there.
+# Returns non-zero (after saying why) when it cannot.
+install_wasm_opt() {
+  local want=${BINARYEN_VERSION%%.*}
+  [ "$(wasm_opt_version)" = "$want" ] && return 0
+  command -v npm >/dev/null || { say "npm is missing: cannot install wasm-opt (binaryen $BINARYEN_VERSION)"; return 1; }
+  say "installing wasm-opt (binaryen $BINARYEN_VERSION from npm into $BINARYEN_DIR, once)"
+  mkdir -p "$BINARYEN_DIR"
+  npm install --no-audit --no-fund --save-exact --silent --prefix "$BINARYEN_DIR" \
+    "binaryen@$BINARYEN_VERSION" >&2 || { say "npm install of binaryen $BINARYEN_VERSION failed"; return 1; }
+  [ "$(wasm_opt_version)" = "$want" ] || { say "$WASM_OPT does not run (needs Node.js)"; return 1; }
+}

@@ -59,6 +59,11 @@ if ! command -v wasm-pack >/dev/null; then
   cargo install wasm-pack --locked
 fi
 
+# 4b. wasm-opt, pinned (scripts/lib.sh), without which the SW's wasm ships a quarter larger and
+#     scripts/build-sw.sh refuses to build it. Node.js and npm come from Debian where missing.
+command -v npm >/dev/null || apt_install nodejs npm
+install_wasm_opt || die "could not install wasm-opt (binaryen $BINARYEN_VERSION): see above"
+
 # 5. An nginx binary, only to check deploy/nginx.conf with `nginx -t`: extracted from Debian's
 #    package into target/tools/ rather than installed, so that no nginx service is set up.
 nginx_root=target/tools/nginx

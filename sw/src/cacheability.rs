@@ -108,6 +108,9 @@ pub fn vary_fields(vary: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -193,6 +193,9 @@ impl<H> Router<H> {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

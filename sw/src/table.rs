@@ -23,7 +23,9 @@
 //!   `prefix` (the path starts with it) or `pattern` (`/rooms/:room/recent`, whole paths),
 //!   and optionally `origin`: absent means the SW's own origin, `"*"` any origin, otherwise
 //!   exactly that origin (`https://cdn.example`). `method` is `GET` unless given (`"*"`: any);
-//!   a `pass` route takes every method unless given one.
+//!   a `pass` route takes every method unless given one. Paths are written as the browser
+//!   gives a request's (`URL.pathname`): percent-encoded, without `.` or `..` segments; a path
+//!   written otherwise could never match, so it is refused.
 //! - `strategy.name`: `network-first`, `cache-first`, `stale-while-revalidate`,
 //!   `cache-only`, `network-only`, or `pass` (leave the request to the browser: how an
 //!   exception is carved out of a broader route below it). `cache` names the Cache Storage
@@ -367,13 +369,47 @@ impl MatchSpec {
 }
 
 fn checked_path(kind: &str, path: String) -> Result<String, String> {
-    if path.starts_with('/') {
-        Ok(path)
-    } else {
+    if !path.starts_with('/') {
         Err(format!(
             "{kind} \"{path}\" must be a path starting with `/`"
         ))
+    } else if !as_browsers_send(kind, &path) {
+        Err(format!(
+            "{kind} \"{path}\" is not a path as browsers send it: write spaces and non-ASCII \
+             characters percent-encoded, and no `.` or `..` segments, `?`, `#`, `\\`, `^`, `|`"
+        ))
+    } else {
+        Ok(path)
     }
+}
+
+/// True when `path` is written the way the browser gives a request's path (`URL.pathname`,
+/// percent-encoded and without dot segments), which is what routes compare with: a path
+/// written otherwise would silently never match. A prefix may end inside a segment
+/// (`/.well-known` starts with `/.`), and a pattern's `:name` segments are names, not text.
+fn as_browsers_send(kind: &str, path: &str) -> bool {
+    let segments: Vec<&str> = path.split('/').collect();
+    let whole = match kind {
+        "prefix" => segments.len() - 1,
+        _ => segments.len(),
+    };
+    segments.iter().enumerate().all(|(at, segment)| {
+        let named = kind == "pattern" && segment.starts_with(':');
+        let dot = at < whole && is_dot(segment);
+        named || !(dot || segment.chars().any(changed_by_browsers))
+    })
+}
+
+/// Characters the browser percent-encodes in a path (the URL Standard's path set, and `^`
+/// and `|`, which Chromium encodes too), turns into `/` (`\`) or ends the path at (`?`, `#`).
+fn changed_by_browsers(c: char) -> bool {
+    !c.is_ascii_graphic() || "\"#<>?\\^`{|}".contains(c)
+}
+
+/// A `.` or `..` segment, which the URL parser removes; `%2e` is a dot there too.
+fn is_dot(segment: &str) -> bool {
+    let dots = segment.to_ascii_lowercase().replace("%2e", ".");
+    dots == "." || dots == ".."
 }
 
 /// `scheme://host[:port]`, nothing after: what `URL.origin` gives, so comparison is exact.
@@ -473,6 +509,9 @@ impl ExpirationSpec {
 fn handler(strategy: impl Strategy + 'static) -> Handler {
     Rc::new(strategy)
 }
+
+#[cfg(test)]
+mod props;
 
 #[cfg(test)]
 mod tests {
@@ -614,6 +653,49 @@ mod tests {
             "routes[9]: `expiration.maxEntries` must be at least 1",
         ] {
             assert!(e.contains(expected), "missing {expected:?} in {e}");
+        }
+    }
+
+    fn one(kind: &str, path: &str) -> Result<Table, TableError> {
+        let route = serde_json::json!({"match": {kind: path}, "strategy": {"name": "pass"}});
+        build(&serde_json::json!({"routes": [route]}).to_string())
+    }
+
+    /// Routes compare with `URL.pathname`, which the browser has percent-encoded and cleared
+    /// of dot segments: a path written otherwise could never match, so it is refused. The
+    /// refused cases are what headless Chromium's `new URL(…).pathname` changes.
+    #[test]
+    fn paths_the_browser_would_never_send_are_refused() {
+        for (kind, path) in [
+            ("exact", "/a b"),
+            ("exact", "/caf\u{e9}"),
+            ("exact", "/a/./b"),
+            ("prefix", "/a/../"),
+            ("exact", "/a/%2E%2e/b"),
+            ("exact", "/a/."),
+            ("exact", "/a?b"),
+            ("exact", "/a#b"),
+            ("prefix", "/a\\b"),
+            ("exact", "/a^b"),
+            ("exact", "/a|b"),
+            ("pattern", "/{x}/:y"),
+            ("pattern", "/:y/a\tb"),
+        ] {
+            let e = match one(kind, path) {
+                Ok(_) => panic!("accepted {kind} {path:?}"),
+                Err(error) => error.0,
+            };
+            assert!(e.contains("is not a path as browsers send it"), "{e}");
+        }
+        for (kind, path) in [
+            ("exact", "/a/.x"),
+            ("exact", "/a%20b/%7e"),
+            ("exact", "/a'b(c)*!$&+,;=@:~"),
+            ("prefix", "/.well-known"),
+            ("prefix", "/a/."),
+            ("pattern", "/:caf\u{e9}/x"),
+        ] {
+            assert!(one(kind, path).is_ok(), "refused {kind} {path:?}");
         }
     }
 }

@@ -137,3 +137,26 @@ async fn a_failing_precache_fails_the_install() {
     }]);
     assert!(precache::install(&manifest).await.is_err());
 }
+
+#[wasm_bindgen_test]
+async fn precache_fetches_the_shell_files_concurrently() {
+    // Each file is answered only once all four are in flight (a 504 after 5 s otherwise), so an
+    // install that fetches one file after another fails, and one that fetches them at once
+    // succeeds.
+    let group = format!("precache-{}", js_sys::Math::random());
+    let manifest = Manifest::new(
+        (0..4)
+            .map(|i| Entry {
+                url: fixture(
+                    &format!("shell-together-{i}"),
+                    &format!("group={group}&together=4"),
+                ),
+                revision: "1".into(),
+            })
+            .collect(),
+    );
+    precache::install(&manifest).await.unwrap();
+    for entry in manifest.entries() {
+        assert!(stored(&manifest.cache_name(), &entry.url).await.is_some());
+    }
+}

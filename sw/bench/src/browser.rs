@@ -120,6 +120,20 @@ impl Session {
         Ok(ret.json().clone())
     }
 
+    /// Stops every ServiceWorker of this browser, as the browser does with idle ones (DevTools
+    /// `ServiceWorker.stopAllWorkers`, which answers once they are stopped), so that the next
+    /// fetch has to start the worker again.
+    pub async fn stop_service_workers(&self) -> anyhow::Result<()> {
+        let cdp = self.driver.cdp();
+        cdp.send_raw("ServiceWorker.enable", serde_json::json!({}))
+            .await
+            .context("CDP ServiceWorker.enable")?;
+        cdp.send_raw("ServiceWorker.stopAllWorkers", serde_json::json!({}))
+            .await
+            .context("CDP ServiceWorker.stopAllWorkers")?;
+        Ok(())
+    }
+
     /// Closes the browser.
     pub async fn quit(self) -> anyhow::Result<()> {
         Ok(self.driver.quit().await?)

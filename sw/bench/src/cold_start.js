@@ -1,9 +1,9 @@
 // Cold start, measured in the page: from register() until the SW, now controlling the page,
-// has answered one fetch (of a precached file). Arguments: script URL, module?, probe URL.
-const [script, module, probe, done] = arguments;
+// has answered one fetch (of a precached file). Arguments: script URL, probe URL.
+const [script, probe, done] = arguments;
 (async () => {
   const start = performance.now();
-  await navigator.serviceWorker.register(script, module ? { type: 'module' } : {});
+  await navigator.serviceWorker.register(script);
   if (!navigator.serviceWorker.controller) {
     await new Promise((resolve) =>
       navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));

@@ -1,23 +1,28 @@
-//! `make bench-sw`: nudge's ServiceWorker beside Workbox 7, in the same headless Chromium.
+//! `make bench-sw`: nudge's ServiceWorker beside Workbox as its users ship it, in the same
+//! headless Chromium.
 //!
-//! Prints a Markdown table: the machine, the Chromium version, the SWs' code sizes, the cold
-//! start (from `register()` to the first response the SW serves) and the time to serve 1,000
-//! cache hits, for both SWs and as a ratio. Both SWs have the same routes (the shell
-//! precached and served cache-first, `/api/` network-first), are served by this program's
-//! own HTTP server ([`server`]) on port 0, and are measured inside the page with
-//! `performance.now()`.
+//! Prints a Markdown table: the machine, the Chromium version, each SW's script sizes, the cold
+//! start of a first visit (from `register()` to the first response the SW serves), the restart
+//! of a stopped SW (DevTools stops every worker, as the browser does with idle ones; then one
+//! fetch, timed until its body is read) and the time of a cache hit. The peers are Workbox
+//! through its `workbox-sw` loader and `.prod.js` builds, and Workbox bundled into one minified
+//! script ([`workbox`]). All SWs have the same routes (the shell precached and served
+//! cache-first, `/api/` network-first), are served by this program's own HTTP server
+//! ([`server`]) on port 0, and are measured inside the page with `performance.now()`.
 //!
 //! Each run is a fresh browser profile (nothing registered, nothing cached, no compiled code
-//! kept), and the rounds alternate which SW goes first, so neither profits from a warmer
-//! machine. Workbox comes from the npm registry into `target/workbox/` (git-ignored), used by
-//! this benchmark only, never by the product.
+//! kept), and the rounds rotate which SW goes first, so none profits from a warmer machine.
+//! The machine's load average is printed with the table: on a busy machine, read the spread.
 //!
-//! Options: `--rounds N` (default 3), `--hits N` (default 1000), `--www DIR` (default `www`).
+//! Options: `--rounds N` (default 3), `--restarts N` per run (default 5), `--hits N` (default
+//! 1000), `--www DIR` (default `www`).
 
 mod browser;
 mod server;
 mod stats;
+mod workbox;
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,46 +35,66 @@ use browser::Driver;
 use server::{Server, Site};
 use stats::{gzip_len, median, percentile};
 
-/// The URL both SWs serve from their precache in every timed fetch: a file of the shell.
+/// The URL every SW serves from its precache in every timed fetch: a file of the shell.
 const PROBE: &str = "/style.css";
 
-/// The Workbox packages the benchmark installs, and which the SW below imports.
-const WORKBOX_PACKAGES: &[&str] = &[
-    "workbox-core@7",
-    "workbox-routing@7",
-    "workbox-strategies@7",
-    "workbox-precaching@7",
-    "workbox-expiration@7",
-];
-
-/// One of the two ServiceWorkers under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One of the ServiceWorkers under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Sw {
     Nudge,
-    Workbox,
+    WorkboxLoader,
+    WorkboxBundle,
 }
 
 impl Sw {
+    const ALL: [Sw; 3] = [Sw::Nudge, Sw::WorkboxLoader, Sw::WorkboxBundle];
+
     fn script(self) -> &'static str {
         match self {
             Sw::Nudge => "/sw.js",
-            Sw::Workbox => "/wb-sw.js",
+            Sw::WorkboxLoader => "/wb-sw.js",
+            Sw::WorkboxBundle => "/wb-bundle.js",
         }
     }
 
-    fn module(self) -> bool {
-        self == Sw::Workbox
+    fn label(self) -> &'static str {
+        match self {
+            Sw::Nudge => "nudge (Rust → wasm)",
+            Sw::WorkboxLoader => "Workbox: workbox-sw + .prod.js",
+            Sw::WorkboxBundle => "Workbox: one bundle (esbuild, minified)",
+        }
+    }
+
+    /// Every script the SW evaluates at start, as paths on the benchmark's server.
+    fn scripts(self, site: &Site) -> Vec<String> {
+        match self {
+            Sw::Nudge => [
+                "/sw.js",
+                "/gen/nudge_sw.js",
+                "/gen/nudge_sw_wasm.js",
+                "/gen/precache.js",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            Sw::WorkboxLoader => std::iter::once(self.script().to_owned())
+                .chain(site.requested("/wb/"))
+                .collect(),
+            Sw::WorkboxBundle => vec![self.script().to_owned()],
+        }
     }
 }
 
 /// What one run in a fresh profile measured.
+#[derive(Default)]
 struct Run {
     cold_ms: f64,
+    restarts_ms: Vec<f64>,
     hits_ms: Vec<f64>,
 }
 
 struct Options {
     rounds: usize,
+    restarts: usize,
     hits: usize,
     www: PathBuf,
 }
@@ -77,6 +102,7 @@ struct Options {
 fn options() -> anyhow::Result<Options> {
     let mut options = Options {
         rounds: 3,
+        restarts: 5,
         hits: 1000,
         www: PathBuf::from("www"),
     };
@@ -87,9 +113,10 @@ fn options() -> anyhow::Result<Options> {
             .with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--rounds" => options.rounds = value.parse()?,
+            "--restarts" => options.restarts = value.parse()?,
             "--hits" => options.hits = value.parse()?,
             "--www" => options.www = value.into(),
-            _ => bail!("unknown option {flag} (--rounds N, --hits N, --www DIR)"),
+            _ => bail!("unknown option {flag} (--rounds N, --restarts N, --hits N, --www DIR)"),
         }
     }
     Ok(options)
@@ -101,76 +128,85 @@ async fn main() -> anyhow::Result<()> {
     let gen = options.www.join("gen");
     let precache = std::fs::read_to_string(gen.join("precache.js"))
         .context("www/gen/precache.js is missing: run `make sw` first")?;
-    let node_modules = install_workbox(Path::new("target/workbox"))?;
+    let manifest = manifest(&precache)?;
+    let dir = Path::new("target/workbox");
+    let node_modules = workbox::install(dir)?;
+    let scripts = HashMap::from([
+        (Sw::WorkboxLoader.script(), workbox::loader_sw(manifest)),
+        (
+            Sw::WorkboxBundle.script(),
+            workbox::bundle_sw(dir, manifest)?,
+        ),
+    ]);
     let site = Arc::new(Site::new(
         options.www.clone(),
         node_modules.clone(),
-        workbox_sw(&precache)?,
+        scripts,
     ));
+    let load = load_average();
     let server = Server::start(Arc::clone(&site))?;
     let driver = Driver::start().await?;
 
-    let mut nudge = Vec::new();
-    let mut workbox = Vec::new();
+    let mut runs: HashMap<Sw, Vec<Run>> = HashMap::new();
     for round in 0..options.rounds {
-        let order = if round % 2 == 0 {
-            [Sw::Nudge, Sw::Workbox]
-        } else {
-            [Sw::Workbox, Sw::Nudge]
-        };
+        let mut order = Sw::ALL;
+        order.rotate_left(round % Sw::ALL.len());
         for sw in order {
             eprint!("round {}/{}: {sw:?}… ", round + 1, options.rounds);
             let _ = std::io::stderr().flush();
-            let run = measure(&driver, &server.base, &site, sw, options.hits).await?;
+            let run = measure(&driver, &server.base, &site, sw, &options).await?;
             eprintln!(
-                "cold start {:.1} ms, hit median {:.3} ms",
+                "cold start {:.1} ms, restart median {:.1} ms, hit median {:.3} ms",
                 run.cold_ms,
+                median(&run.restarts_ms),
                 median(&run.hits_ms)
             );
-            match sw {
-                Sw::Nudge => nudge.push(run),
-                Sw::Workbox => workbox.push(run),
-            }
+            runs.entry(sw).or_default().push(run);
         }
     }
-    let workbox_code = site.workbox_modules();
     driver.stop().await;
     server.stop().await;
 
     let wasm = wasm_bytes(&gen.join("nudge_sw_wasm.js"))?;
-    let nudge_scripts: Vec<Vec<u8>> = ["sw.js", "gen/nudge_sw.js", "gen/nudge_sw_wasm.js"]
-        .iter()
-        .map(|file| std::fs::read(options.www.join(file)))
-        .collect::<Result<_, _>>()?;
-    let sizes = Sizes {
-        wasm_raw: wasm.len(),
-        wasm_gz: gzip_len(&wasm),
-        nudge_raw: nudge_scripts.iter().map(Vec::len).sum(),
-        nudge_gz: nudge_scripts.iter().map(|s| gzip_len(s)).sum(),
-        workbox_files: workbox_code.len(),
-        workbox_raw: workbox_code.iter().map(Vec::len).sum(),
-        workbox_gz: workbox_code.iter().map(|s| gzip_len(s)).sum(),
-    };
+    let sizes = Sw::ALL.map(|sw| {
+        let bodies: Vec<Vec<u8>> = sw
+            .scripts(&site)
+            .iter()
+            .filter_map(|p| site.body(p))
+            .collect();
+        ScriptSizes {
+            files: bodies.len(),
+            raw: bodies.iter().map(Vec::len).sum(),
+            gz: bodies.iter().map(|b| gzip_len(b)).sum(),
+        }
+    });
     let header = Header {
         cpu: cpu_model(),
         cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load: format!("{load} → {}", load_average()),
         chromium: chromium_version(),
-        workbox: workbox_version(&node_modules),
+        workbox: workbox::installed_version(&node_modules, "workbox-core"),
         rounds: options.rounds,
+        restarts: options.restarts,
         hits: options.hits,
     };
-    print!("{}", report(&header, &sizes, &nudge, &workbox));
+    let results = Sw::ALL.map(|sw| runs.remove(&sw).unwrap_or_default());
+    print!(
+        "{}",
+        report(&header, (wasm.len(), gzip_len(&wasm)), &sizes, &results)
+    );
     Ok(())
 }
 
-/// One run: a fresh profile registers `sw`, waits for its first response, then times `hits`
-/// sequential fetches of [`PROBE`] served from its precache.
+/// One run: a fresh profile registers `sw`, waits for its first response, times `hits`
+/// sequential fetches of [`PROBE`] served from its precache, then stops the SW `restarts`
+/// times and times the fetch that starts it again.
 async fn measure(
     driver: &Driver,
     base: &str,
     site: &Site,
     sw: Sw,
-    hits: usize,
+    options: &Options,
 ) -> anyhow::Result<Run> {
     let before = site.count(PROBE);
     let session = driver.session().await?;
@@ -179,19 +215,31 @@ async fn measure(
         let cold = session
             .execute_async(
                 include_str!("cold_start.js"),
-                vec![json!(sw.script()), json!(sw.module()), json!(PROBE)],
+                vec![json!(sw.script()), json!(PROBE)],
             )
             .await?;
         let cold = checked(&cold, "cold start")?;
         let hits = session
-            .execute_async(include_str!("hits.js"), vec![json!(PROBE), json!(hits)])
+            .execute_async(
+                include_str!("hits.js"),
+                vec![json!(PROBE), json!(options.hits)],
+            )
             .await?;
         let hits = checked(&hits, "cache hits")?;
-        anyhow::Ok((cold, hits))
+        let mut restarts = Vec::new();
+        for _ in 0..options.restarts {
+            session.stop_service_workers().await?;
+            let restart = session
+                .execute_async(include_str!("restart.js"), vec![json!(PROBE)])
+                .await?;
+            let restart = checked(&restart, "restart")?;
+            restarts.push(restart["ms"].as_f64().context("restart: no ms")?);
+        }
+        anyhow::Ok((cold, hits, restarts))
     }
     .await;
     session.quit().await?;
-    let (cold, hits) = result?;
+    let (cold, hits, restarts_ms) = result?;
     // Install fetched the probe once; any other request means a timed fetch was not a hit.
     let reached = site.count(PROBE) - before;
     if reached != 1 {
@@ -199,6 +247,7 @@ async fn measure(
     }
     Ok(Run {
         cold_ms: cold["ms"].as_f64().context("cold start: no ms")?,
+        restarts_ms,
         hits_ms: hits["times"]
             .as_array()
             .context("cache hits: no times")?
@@ -216,65 +265,33 @@ fn checked(value: &Value, what: &str) -> anyhow::Result<Value> {
     }
 }
 
-/// `npm install`s Workbox 7 into `dir` unless it is there; returns its `node_modules`.
-fn install_workbox(dir: &Path) -> anyhow::Result<PathBuf> {
-    let node_modules = dir.join("node_modules");
-    let complete = WORKBOX_PACKAGES.iter().all(|package| {
-        let name = package.trim_end_matches("@7");
-        node_modules.join(name).join("package.json").exists()
-    });
-    if !complete {
-        eprintln!("installing Workbox 7 from npm into {}", dir.display());
-        std::fs::create_dir_all(dir)?;
-        let status = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--prefix"])
-            .arg(dir)
-            .args(WORKBOX_PACKAGES)
-            .status()
-            .context("running npm")?;
-        if !status.success() {
-            bail!("npm install of Workbox failed ({status})");
-        }
-    }
-    Ok(node_modules)
-}
-
-/// The Workbox ServiceWorker: nudge's routes in Workbox's terms, over nudge's own manifest.
-fn workbox_sw(precache_js: &str) -> anyhow::Result<String> {
+/// The manifest array of `www/gen/precache.js`, which the peers precache too.
+fn manifest(precache_js: &str) -> anyhow::Result<&str> {
     let (start, end) = (precache_js.find('['), precache_js.rfind(']'));
     let (Some(start), Some(end)) = (start, end) else {
         bail!("www/gen/precache.js holds no manifest array");
     };
-    let manifest = &precache_js[start..=end];
-    Ok(format!(
-        "// Workbox 7 with nudge's routes, for the benchmark only.\n\
-         {}\nconst manifest = {manifest};\n{}",
-        "import { clientsClaim } from '/node_modules/workbox-core/index.js';\n\
-         import { precacheAndRoute } from '/node_modules/workbox-precaching/index.js';\n\
-         import { registerRoute } from '/node_modules/workbox-routing/index.js';\n\
-         import { NetworkFirst } from '/node_modules/workbox-strategies/index.js';\n\
-         import { ExpirationPlugin } from '/node_modules/workbox-expiration/index.js';",
-        "self.skipWaiting();\n\
-         clientsClaim();\n\
-         precacheAndRoute(manifest);\n\
-         registerRoute(\n\
-           ({ url }) => url.origin === self.location.origin && url.pathname.startsWith('/api/')\n\
-             && url.pathname !== '/api/events',\n\
-           new NetworkFirst({ cacheName: 'wb-api', plugins: [\n\
-             new ExpirationPlugin({ maxEntries: 500, maxAgeSeconds: 30 * 24 * 3600 })] }),\n\
-         );\n"
-    ))
+    Ok(&precache_js[start..=end])
 }
 
-/// The wasm module that `www/gen/nudge_sw_wasm.js` carries as base64.
+/// The wasm module that `www/gen/nudge_sw_wasm.js` carries as base64: its last `'…'` string.
 fn wasm_bytes(file: &Path) -> anyhow::Result<Vec<u8>> {
     let text = std::fs::read_to_string(file)?;
-    let start = text
-        .find("atob('")
+    let end = text.rfind('\'').context("no base64 in nudge_sw_wasm.js")?;
+    let start = text[..end]
+        .rfind('\'')
         .context("no base64 in nudge_sw_wasm.js")?
-        + 6;
-    let end = start + text[start..].find('\'').context("unterminated base64")?;
+        + 1;
     stats::base64_decode(&text[start..end]).context("bad base64 in nudge_sw_wasm.js")
+}
+
+/// The 1-, 5- and 15-minute load averages, as `/proc/loadavg` gives them.
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn cpu_model() -> String {
@@ -297,105 +314,113 @@ fn chromium_version() -> String {
         .map_or_else(|| "unknown".to_owned(), |v| v.trim().to_owned())
 }
 
-fn workbox_version(node_modules: &Path) -> String {
-    let manifest = std::fs::read_to_string(node_modules.join("workbox-core/package.json"));
-    manifest
-        .ok()
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-        .and_then(|json| json["version"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| "7".to_owned())
-}
-
 struct Header {
     cpu: String,
     cores: usize,
+    load: String,
     chromium: String,
     workbox: String,
     rounds: usize,
+    restarts: usize,
     hits: usize,
 }
 
-struct Sizes {
-    wasm_raw: usize,
-    wasm_gz: usize,
-    nudge_raw: usize,
-    nudge_gz: usize,
-    workbox_files: usize,
-    workbox_raw: usize,
-    workbox_gz: usize,
+/// The scripts a SW evaluates at start.
+struct ScriptSizes {
+    files: usize,
+    raw: usize,
+    gz: usize,
 }
 
-fn report(header: &Header, sizes: &Sizes, nudge: &[Run], workbox: &[Run]) -> String {
-    let cold = |runs: &[Run]| median(&runs.iter().map(|r| r.cold_ms).collect::<Vec<_>>());
-    let pooled = |runs: &[Run]| {
-        runs.iter()
-            .flat_map(|r| r.hits_ms.clone())
+/// `median (min–max)` of `values`, in ms.
+fn spread(values: &[f64], digits: usize) -> String {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!(
+        "{:.digits$} ({min:.digits$}–{max:.digits$})",
+        median(values)
+    )
+}
+
+fn report(
+    header: &Header,
+    wasm: (usize, usize),
+    sizes: &[ScriptSizes; 3],
+    runs: &[Vec<Run>; 3],
+) -> String {
+    let cold = |r: &[Run]| r.iter().map(|r| r.cold_ms).collect::<Vec<_>>();
+    let restarts = |r: &[Run]| {
+        r.iter()
+            .flat_map(|r| r.restarts_ms.clone())
             .collect::<Vec<_>>()
     };
-    let total = |runs: &[Run]| {
-        median(
-            &runs
-                .iter()
-                .map(|r| r.hits_ms.iter().sum())
-                .collect::<Vec<_>>(),
-        )
-    };
-    let (nudge_hits, workbox_hits) = (pooled(nudge), pooled(workbox));
-    let row = |name: &str, n: f64, w: f64, unit: &str, digits: usize| {
+    let hits = |r: &[Run]| r.iter().flat_map(|r| r.hits_ms.clone()).collect::<Vec<_>>();
+    // One row: each SW's cell, then nudge's median over each peer's.
+    let row = |name: &str, values: &dyn Fn(&[Run]) -> Vec<f64>, digits: usize| {
+        let all: Vec<Vec<f64>> = runs.iter().map(|r| values(r)).collect();
+        let cells: Vec<String> = all.iter().map(|v| spread(v, digits)).collect();
+        let ratios: Vec<String> = all[1..]
+            .iter()
+            .map(|peer| format!("{:.2}", median(&all[0]) / median(peer)))
+            .collect();
         format!(
-            "| {name} | {n:.digits$} {unit} | {w:.digits$} {unit} | {:.2} |\n",
-            n / w
+            "| {name} | {} | {} |\n",
+            cells.join(" | "),
+            ratios.join(" / ")
         )
     };
     let mut out = String::new();
-    out += "### ServiceWorker: nudge (Rust → wasm) beside Workbox\n\n";
+    out += "### ServiceWorker: nudge (Rust → wasm) beside Workbox as its users ship it\n\n";
     out += &format!(
-        "{} ({} cores), {}, Workbox {}; {} rounds in fresh profiles, order alternating; \
-         {} sequential cache hits of `{PROBE}` (precached) per run.\n\n",
-        header.cpu, header.cores, header.chromium, header.workbox, header.rounds, header.hits
+        "{} ({} cores, load average {}), {}, Workbox {}; {} rounds in fresh profiles, order \
+         rotating; per run: one first visit, {} restarts of the stopped SW, {} sequential cache \
+         hits of `{PROBE}` (precached). Times in ms: median (min–max) over all runs.\n\n",
+        header.cpu,
+        header.cores,
+        header.load,
+        header.chromium,
+        header.workbox,
+        header.rounds,
+        header.restarts,
+        header.hits
     );
-    out += "| | nudge | Workbox | nudge / Workbox |\n| --- | ---: | ---: | ---: |\n";
     out += &format!(
-        "| wasm, raw / gzipped | {} B / {} B | — | — |\n",
-        sizes.wasm_raw, sizes.wasm_gz
+        "| | {} | nudge ÷ each Workbox |\n| --- |{}\n",
+        Sw::ALL.map(Sw::label).join(" | "),
+        " ---: |".repeat(Sw::ALL.len() + 1)
     );
     out += &format!(
-        "| SW scripts loaded, raw / gzipped | {} B / {} B (loader, glue, wasm as base64) | \
-         {} B / {} B ({} modules, unminified) | {:.2} gz |\n",
-        sizes.nudge_raw,
-        sizes.nudge_gz,
-        sizes.workbox_raw,
-        sizes.workbox_gz,
-        sizes.workbox_files,
-        sizes.nudge_gz as f64 / sizes.workbox_gz as f64
+        "| wasm, raw / gzipped | {} B / {} B | — | — | — |\n",
+        wasm.0, wasm.1
+    );
+    let size_cells: Vec<String> = sizes
+        .iter()
+        .map(|s| format!("{} B / {} B ({} files)", s.raw, s.gz, s.files))
+        .collect();
+    let size_ratios: Vec<String> = sizes[1..]
+        .iter()
+        .map(|peer| format!("{:.2}", sizes[0].gz as f64 / peer.gz as f64))
+        .collect();
+    out += &format!(
+        "| SW scripts evaluated at start, raw / gzipped | {} | {} gz |\n",
+        size_cells.join(" | "),
+        size_ratios.join(" / ")
     );
     out += &row(
-        "cold start: register() → first response, median",
-        cold(nudge),
-        cold(workbox),
-        "ms",
+        "first visit: register() → first controlled response",
+        &cold,
         1,
     );
     out += &row(
-        "cache hit, median",
-        median(&nudge_hits),
-        median(&workbox_hits),
-        "ms",
-        3,
+        "restart of a stopped SW: next fetch → response",
+        &restarts,
+        1,
     );
+    out += &row("cache hit", &hits, 3);
     out += &row(
-        "cache hit, p90",
-        percentile(&nudge_hits, 0.9),
-        percentile(&workbox_hits, 0.9),
-        "ms",
+        "cache hit, p90 of each run",
+        &|r: &[Run]| r.iter().map(|r| percentile(&r.hits_ms, 0.9)).collect(),
         3,
-    );
-    out += &row(
-        &format!("{} hits, total (median run)", header.hits),
-        total(nudge),
-        total(workbox),
-        "ms",
-        0,
     );
     out
 }

@@ -1,10 +1,9 @@
 //! The benchmark's own HTTP server: one origin serving both ServiceWorkers and what they load.
 //!
 //! - `/` and every file of `www/`: nudge's shell, its loader (`/sw.js`) and `www/gen/`.
-//! - `/wb-sw.js`: the Workbox 7 module ServiceWorker with the same routes as nudge's.
-//! - `/node_modules/…`: Workbox's ES modules, with their bare imports (`workbox-core/…`,
-//!   `idb`) made absolute and `process.env.NODE_ENV` set to `"production"`, which a bundler
-//!   would do; workers have no import maps, so this is the only way to load them unbundled.
+//! - the peers' generated ServiceWorkers (`/wb-sw.js`, `/wb-bundle.js`, see [`crate::workbox`]).
+//! - `/wb/<file>`: what the `workbox-sw` loader imports (its own script and each package's
+//!   `.prod.js` build), from `node_modules` as published.
 //! - `/bench.html`: an empty page for the measurements to run in.
 //! - `/__count?path=`: how many requests reached the server for a path, so the benchmark can
 //!   prove that every timed response came from the SW, not the network.
@@ -23,27 +22,31 @@ use actix_web::http::header;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context;
 
+use crate::workbox;
+
 /// What the server serves from, and what it has seen.
 pub struct Site {
     /// nudge's `www/` (with `gen/` built).
     pub www: PathBuf,
     /// `node_modules` holding Workbox.
     pub node_modules: PathBuf,
-    /// The Workbox ServiceWorker's source.
-    pub workbox_sw: String,
+    /// Generated scripts by path (the peers' ServiceWorkers).
+    pub scripts: HashMap<&'static str, String>,
     counts: Mutex<HashMap<String, u64>>,
-    modules: Mutex<BTreeSet<PathBuf>>,
 }
 
 impl Site {
     /// A site over these folders.
-    pub fn new(www: PathBuf, node_modules: PathBuf, workbox_sw: String) -> Self {
+    pub fn new(
+        www: PathBuf,
+        node_modules: PathBuf,
+        scripts: HashMap<&'static str, String>,
+    ) -> Self {
         Site {
             www,
             node_modules,
-            workbox_sw,
+            scripts,
             counts: Mutex::default(),
-            modules: Mutex::default(),
         }
     }
 
@@ -53,14 +56,25 @@ impl Site {
         counts.get(path).copied().unwrap_or(0)
     }
 
-    /// Workbox's module files that browsers loaded, with their bodies as served.
-    pub fn workbox_modules(&self) -> Vec<Vec<u8>> {
-        let modules = self.modules.lock().expect("modules lock").clone();
-        modules
-            .iter()
-            .filter_map(|file| std::fs::read_to_string(file).ok())
-            .map(|source| rewrite_module(&source).into_bytes())
+    /// The paths under `prefix` that browsers asked for, each once.
+    pub fn requested(&self, prefix: &str) -> BTreeSet<String> {
+        let counts = self.counts.lock().expect("counts lock");
+        counts
+            .keys()
+            .filter(|path| path.starts_with(prefix))
+            .cloned()
             .collect()
+    }
+
+    /// The body this server gives for `path`, for the size table.
+    pub fn body(&self, path: &str) -> Option<Vec<u8>> {
+        if let Some(script) = self.scripts.get(path) {
+            return Some(script.clone().into_bytes());
+        }
+        match path.strip_prefix("/wb/") {
+            Some(file) => std::fs::read(workbox::loader_file(&self.node_modules, file)?).ok(),
+            None => std::fs::read(inside(&self.www, path.trim_start_matches('/'))?).ok(),
+        }
     }
 }
 
@@ -124,46 +138,35 @@ async fn respond(request: HttpRequest, site: web::Data<Site>) -> HttpResponse {
             "text/html",
             b"<!doctype html><title>sw bench</title>".to_vec(),
         ),
-        "/wb-sw.js" => isolated("text/javascript", site.workbox_sw.clone().into_bytes()),
         "/__count" => {
             let asked = request.query_string().strip_prefix("path=").unwrap_or("");
             isolated("text/plain", site.count(asked).to_string().into_bytes())
         }
-        _ => match path.strip_prefix("/node_modules/") {
-            Some(module) => serve_module(&site, module),
-            None => serve_file(&site.www, if path == "/" { "/index.html" } else { &path }),
-        },
-    }
-}
-
-fn serve_module(site: &Site, module: &str) -> HttpResponse {
-    let Some(file) = inside(&site.node_modules, module) else {
-        return HttpResponse::NotFound().finish();
-    };
-    match std::fs::read_to_string(&file) {
-        Ok(source) => {
-            site.modules.lock().expect("modules lock").insert(file);
-            isolated("text/javascript", rewrite_module(&source).into_bytes())
+        _ => {
+            if let Some(script) = site.scripts.get(path.as_str()) {
+                return isolated("text/javascript", script.clone().into_bytes());
+            }
+            match path.strip_prefix("/wb/") {
+                Some(file) => match workbox::loader_file(&site.node_modules, file) {
+                    Some(file) => send(&file),
+                    None => HttpResponse::NotFound().finish(),
+                },
+                None => serve_file(&site.www, if path == "/" { "/index.html" } else { &path }),
+            }
         }
-        Err(_) => HttpResponse::NotFound().finish(),
     }
-}
-
-/// What a bundler would do to Workbox's sources: resolve bare imports, fix the build mode.
-fn rewrite_module(source: &str) -> String {
-    source
-        .replace("from 'workbox-", "from '/node_modules/workbox-")
-        .replace("import 'workbox-", "import '/node_modules/workbox-")
-        .replace("from 'idb'", "from '/node_modules/idb/build/index.js'")
-        .replace("process.env.NODE_ENV", "\"production\"")
 }
 
 fn serve_file(root: &Path, path: &str) -> HttpResponse {
-    let Some(file) = inside(root, path.trim_start_matches('/')) else {
-        return HttpResponse::NotFound().finish();
-    };
-    match std::fs::read(&file) {
-        Ok(body) => isolated(mime(&file), body),
+    match inside(root, path.trim_start_matches('/')) {
+        Some(file) => send(&file),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+fn send(file: &Path) -> HttpResponse {
+    match std::fs::read(file) {
+        Ok(body) => isolated(mime(file), body),
         Err(_) => HttpResponse::NotFound().finish(),
     }
 }
