@@ -12,6 +12,12 @@
 //! revoked membership sends that user's matching subscribers one `forbidden` frame for the
 //! room's topic and ends the topic for them; a subscriber left with no topic is ended.
 //!
+//! Subscribers are kept per thread ([`Shard`]): each thread that serves streams has its own
+//! map and a delivery task of its own, so a publish hands each thread the event once and the
+//! thread wakes its own streams. Waking thousands of tasks of another thread's runtime one by
+//! one (from the store's writer thread) costs a lock and a system call each; this costs one per
+//! thread.
+//!
 //! A stream opened with a session lives no longer than the session: it ends when the session
 //! signs out ([`Hub::end_session`], on every node) and when it expires (its [`Subscription`]
 //! knows the expiry). The browser then reconnects with what its cookie says now.
@@ -19,7 +25,8 @@
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::thread::ThreadId;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -84,8 +91,58 @@ struct Subscriber {
     overflowed: CancellationToken,
 }
 
-struct Inner {
+/// The subscribers whose streams one thread serves, and the way to that thread's delivery task.
+struct Shard {
     subscribers: Mutex<HashMap<u64, Subscriber>>,
+    /// To the delivery task on the shard's thread; `None` where that thread has no runtime, and
+    /// the publishing thread then delivers itself.
+    queue: Option<mpsc::UnboundedSender<Arc<HubEvent>>>,
+}
+
+impl Shard {
+    fn subscribers(&self) -> MutexGuard<'_, HashMap<u64, Subscriber>> {
+        // A panic while holding this lock cannot leave the map half-updated (every operation
+        // is a single insert, remove or send), so a poisoned lock is still safe to use.
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sends `event` to every subscriber of this shard that subscribed to its topic and may
+    /// read it now, without waiting for any.
+    fn deliver(&self, event: &Arc<HubEvent>, access: &AccessView) {
+        // Lock order: the access view, then the subscribers (never the other way round).
+        access.with_members(&event.topic, |members| {
+            self.subscribers().retain(|_, sub| {
+                if !sub.topics.matches(&event.topic)
+                    || sub.ended.contains(&event.topic)
+                    || !access::allowed(members, sub.user.as_deref())
+                {
+                    return true;
+                }
+                deliver(sub, event.clone())
+            });
+        });
+    }
+}
+
+/// Delivers what is published to the subscribers of `shard`, on the shard's own thread.
+async fn deliver_on_this_thread(
+    inner: Weak<Inner>,
+    shard: Weak<Shard>,
+    mut queue: mpsc::UnboundedReceiver<Arc<HubEvent>>,
+) {
+    while let Some(event) = queue.recv().await {
+        let (Some(inner), Some(shard)) = (inner.upgrade(), shard.upgrade()) else {
+            return;
+        };
+        shard.deliver(&event, &inner.access);
+    }
+}
+
+struct Inner {
+    /// One shard per thread that has subscribed.
+    shards: Mutex<HashMap<ThreadId, Arc<Shard>>>,
     next_id: AtomicU64,
     buffer: usize,
     head: AtomicI64,
@@ -112,7 +169,7 @@ impl Hub {
     pub fn new(buffer: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
-                subscribers: Mutex::new(HashMap::new()),
+                shards: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
                 buffer: buffer.max(1),
                 head: AtomicI64::new(0),
@@ -124,13 +181,45 @@ impl Hub {
         }
     }
 
-    fn subscribers(&self) -> MutexGuard<'_, HashMap<u64, Subscriber>> {
-        // A panic while holding this lock cannot leave the map half-updated (every operation
-        // is a single insert, remove or send), so a poisoned lock is still safe to use.
+    fn shards(&self) -> MutexGuard<'_, HashMap<ThreadId, Arc<Shard>>> {
+        // Each change is one insert: a poisoned lock is still consistent.
         self.inner
-            .subscribers
+            .shards
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Every shard, for the operations that concern all subscribers.
+    fn all_shards(&self) -> Vec<Arc<Shard>> {
+        self.shards().values().cloned().collect()
+    }
+
+    /// The shard of the calling thread, made (with its delivery task, where the thread has a
+    /// runtime) the first time the thread subscribes.
+    fn this_threads_shard(&self) -> Arc<Shard> {
+        let mut shards = self.shards();
+        let shard = shards
+            .entry(std::thread::current().id())
+            .or_insert_with(|| {
+                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                    return Arc::new(Shard {
+                        subscribers: Mutex::default(),
+                        queue: None,
+                    });
+                };
+                let (tx, rx) = mpsc::unbounded_channel();
+                let shard = Arc::new(Shard {
+                    subscribers: Mutex::default(),
+                    queue: Some(tx),
+                });
+                runtime.spawn(deliver_on_this_thread(
+                    Arc::downgrade(&self.inner),
+                    Arc::downgrade(&shard),
+                    rx,
+                ));
+                shard
+            });
+        shard.clone()
     }
 
     fn signed_out(&self) -> MutexGuard<'_, Vec<(std::time::Instant, TokenHash)>> {
@@ -178,11 +267,13 @@ impl Hub {
                     rx,
                     overflowed,
                     expiry: None,
+                    shard: None,
                     hub: self.clone(),
                 };
             }
         }
-        self.subscribers().insert(
+        let shard = self.this_threads_shard();
+        shard.subscribers().insert(
             id,
             Subscriber {
                 topics,
@@ -198,6 +289,7 @@ impl Hub {
             rx,
             overflowed,
             expiry: session.map(|s| Box::pin(tokio::time::sleep_until(s.expires_at))),
+            shard: Some(shard),
             hub: self.clone(),
         }
     }
@@ -205,9 +297,15 @@ impl Hub {
     /// The sessions this hub's streams were opened with, each once.
     pub fn sessions(&self) -> Vec<TokenHash> {
         let unique: HashSet<TokenHash> = self
-            .subscribers()
-            .values()
-            .filter_map(|sub| sub.session)
+            .all_shards()
+            .iter()
+            .flat_map(|shard| {
+                let subscribers = shard.subscribers();
+                subscribers
+                    .values()
+                    .filter_map(|sub| sub.session)
+                    .collect::<Vec<_>>()
+            })
             .collect();
         unique.into_iter().collect()
     }
@@ -219,11 +317,15 @@ impl Hub {
         let now = std::time::Instant::now();
         signed_out.retain(|(at, _)| now.duration_since(*at) < SIGNED_OUT_KEPT);
         signed_out.push((now, *token_hash));
-        let mut subscribers = self.subscribers();
-        let before = subscribers.len();
-        // Dropping a subscriber closes its channel, which ends its stream.
-        subscribers.retain(|_, sub| sub.session.as_ref() != Some(token_hash));
-        before - subscribers.len()
+        let mut ended = 0;
+        for shard in self.all_shards() {
+            let mut subscribers = shard.subscribers();
+            let before = subscribers.len();
+            // Dropping a subscriber closes its channel, which ends its stream.
+            subscribers.retain(|_, sub| sub.session.as_ref() != Some(token_hash));
+            ended += before - subscribers.len();
+        }
+        ended
     }
 
     /// Sends an event to every matching subscriber that may read it, without waiting for any.
@@ -232,19 +334,17 @@ impl Hub {
             self.inner.head.fetch_max(id, Ordering::AcqRel);
             self.inner.published.fetch_add(1, Ordering::Relaxed);
         }
-        // Lock order: the access view, then the subscribers (never the other way round).
-        self.inner.access.with_members(&event.topic, |members| {
-            let mut subscribers = self.subscribers();
-            subscribers.retain(|_, sub| {
-                if !sub.topics.matches(&event.topic)
-                    || sub.ended.contains(&event.topic)
-                    || !access::allowed(members, sub.user.as_deref())
-                {
-                    return true;
-                }
-                deliver(sub, event.clone())
-            });
-        });
+        // Each thread's task delivers to its own streams, in the order published.
+        for shard in self.shards().values() {
+            let queued = shard
+                .queue
+                .as_ref()
+                .is_some_and(|queue| queue.send(event.clone()).is_ok());
+            if !queued {
+                // No task there (no runtime, or it has stopped): deliver from here.
+                shard.deliver(&event, &self.inner.access);
+            }
+        }
     }
 
     /// The view of private rooms and members this hub delivers by.
@@ -261,17 +361,19 @@ impl Hub {
             return;
         };
         let topic = format!("rooms/{room}");
-        let mut subscribers = self.subscribers();
-        subscribers.retain(|_, sub| {
-            let theirs = sub.user.as_deref() == Some(user.as_str());
-            if !theirs || !sub.topics.matches(&topic) || sub.ended.contains(&topic) {
-                return true;
-            }
-            sub.ended.insert(topic.clone());
-            // Dropping a subscriber with nothing left closes its channel: the stream sends
-            // what is buffered, `forbidden` last, and ends.
-            deliver(sub, HubEvent::forbidden(&topic)) && !sub.topics.only_exact_in(&sub.ended)
-        });
+        for shard in self.all_shards() {
+            shard.subscribers().retain(|_, sub| {
+                let theirs = sub.user.as_deref() == Some(user.as_str());
+                if !theirs || !sub.topics.matches(&topic) || sub.ended.contains(&topic) {
+                    return true;
+                }
+                sub.ended.insert(topic.clone());
+                // Dropping a subscriber with nothing left closes its channel: the stream sends
+                // what is buffered, `forbidden` last, and ends.
+                deliver(sub, HubEvent::forbidden(&topic))
+                    && !sub.topics.only_exact_in(&sub.ended)
+            });
+        }
     }
 
     /// The newest durable event id this hub has seen (or was told of at start).
@@ -291,7 +393,10 @@ impl Hub {
 
     /// How many streams are subscribed right now.
     pub fn subscriber_count(&self) -> usize {
-        self.subscribers().len()
+        self.all_shards()
+            .iter()
+            .map(|shard| shard.subscribers().len())
+            .sum()
     }
 
     /// Ends every stream (graceful shutdown).
@@ -304,9 +409,6 @@ impl Hub {
         self.inner.shutdown.clone()
     }
 
-    fn remove(&self, id: u64) {
-        self.subscribers().remove(&id);
-    }
 }
 
 /// Queues `event` for `sub`; false when the subscriber must be dropped (overflow or gone).
@@ -339,6 +441,8 @@ pub struct Subscription {
     /// The session's expiry, for a stream opened with one (boxed: streams without a session,
     /// the many, pay one pointer).
     expiry: Option<Pin<Box<Sleep>>>,
+    /// Where the hub keeps it (`None`: never registered).
+    shard: Option<Arc<Shard>>,
     hub: Hub,
 }
 
@@ -352,7 +456,7 @@ impl Subscription {
             biased;
             () = expiry.as_mut() => {
                 // Nothing more for this session, queued events included.
-                self.hub.remove(self.id);
+                self.forget();
                 self.rx.close();
                 None
             }
@@ -377,9 +481,18 @@ impl Subscription {
     }
 }
 
+impl Subscription {
+    /// Removes this subscriber from the hub.
+    fn forget(&self) {
+        if let Some(shard) = &self.shard {
+            shard.subscribers().remove(&self.id);
+        }
+    }
+}
+
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.hub.remove(self.id);
+        self.forget();
     }
 }
 
