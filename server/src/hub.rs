@@ -273,17 +273,26 @@ impl Hub {
             }
         }
         let shard = self.this_threads_shard();
-        shard.subscribers().insert(
-            id,
-            Subscriber {
-                topics,
-                user: user.map(Arc::from),
-                session: session.as_ref().map(|s| s.token_hash),
-                ended: HashSet::new(),
-                tx,
-                overflowed: overflowed.clone(),
-            },
-        );
+        {
+            let mut subscribers = shard.subscribers();
+            // Checked under the shard's lock, which `shutdown` takes after cancelling: a
+            // subscriber is either refused here or cleared there.
+            if self.inner.shutdown.is_cancelled() {
+                drop(tx);
+            } else {
+                subscribers.insert(
+                    id,
+                    Subscriber {
+                        topics,
+                        user: user.map(Arc::from),
+                        session: session.as_ref().map(|s| s.token_hash),
+                        ended: HashSet::new(),
+                        tx,
+                        overflowed: overflowed.clone(),
+                    },
+                );
+            }
+        }
         Subscription {
             id,
             rx,
@@ -370,8 +379,7 @@ impl Hub {
                 sub.ended.insert(topic.clone());
                 // Dropping a subscriber with nothing left closes its channel: the stream sends
                 // what is buffered, `forbidden` last, and ends.
-                deliver(sub, HubEvent::forbidden(&topic))
-                    && !sub.topics.only_exact_in(&sub.ended)
+                deliver(sub, HubEvent::forbidden(&topic)) && !sub.topics.only_exact_in(&sub.ended)
             });
         }
     }
@@ -399,16 +407,20 @@ impl Hub {
             .sum()
     }
 
-    /// Ends every stream (graceful shutdown).
+    /// Ends every stream (graceful shutdown): closing each subscriber's channel ends its body
+    /// once it has sent what is queued, and a stream whose write is blocked is ended by its
+    /// watch of the shutdown token. Streams no longer poll that token per event.
     pub fn shutdown(&self) {
         self.inner.shutdown.cancel();
+        for shard in self.all_shards() {
+            shard.subscribers().clear();
+        }
     }
 
     /// Cancelled when the server shuts down.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.inner.shutdown.clone()
     }
-
 }
 
 /// Queues `event` for `sub`; false when the subscriber must be dropped (overflow or gone).
@@ -464,9 +476,11 @@ impl Subscription {
         }
     }
 
-    /// Whether the hub dropped this subscriber because its buffer was full.
+    /// Whether the hub dropped this subscriber because its buffer was full. Streams ask on
+    /// every event, so the token (which takes a lock to read) is read only once the channel is
+    /// closed (an atomic read): an overflow cancels the token, then drops the sender.
     pub fn overflowed(&self) -> bool {
-        self.overflowed.is_cancelled()
+        self.rx.is_closed() && self.overflowed.is_cancelled()
     }
 
     /// Cancelled when the hub drops this subscriber because its buffer was full: a stream

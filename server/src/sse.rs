@@ -86,7 +86,6 @@ struct State {
     /// resetting the heartbeat's timer on every event, which costs every stream a timer-wheel
     /// update per event.
     last_frame: Instant,
-    shutdown: CancellationToken,
     finished: bool,
     /// Tells the [`StreamWatch`] the body is gone.
     _done: DropGuard,
@@ -158,7 +157,7 @@ pub fn event_stream(
     let body_done = CancellationToken::new();
     let watch = StreamWatch {
         overflow: plan.subscription.overflow_token(),
-        shutdown: plan.shutdown.clone(),
+        shutdown: plan.shutdown,
         body_done: body_done.clone(),
         slot: Some(plan.slot),
     };
@@ -168,7 +167,6 @@ pub fn event_stream(
         subscription: plan.subscription,
         heartbeat,
         last_frame: Instant::now(),
-        shutdown: plan.shutdown,
         finished: false,
         _done: body_done.drop_guard(),
     };
@@ -194,9 +192,10 @@ async fn next_frame(state: &mut State) -> Option<Bytes> {
             let head = state.subscription.hub().head();
             return Some(reset_frame(head, "overflow"));
         }
+        // No shutdown branch: shutdown closes the subscription (see `Hub::shutdown`), which
+        // ends this body; a token polled here would cost every stream a lock per event.
         tokio::select! {
             biased;
-            _ = state.shutdown.cancelled() => return None,
             event = state.subscription.recv() => match event {
                 Some(event) => {
                     if event.id.is_some_and(|id| id <= state.covered_through) {

@@ -258,14 +258,11 @@ async fn write_stream(
                 return Ok(());
             }
         }
-        // At shutdown the body ends itself, and its last chunk leaves if it can at once.
+        // At shutdown the body ends itself, and its last chunk leaves if it can at once. An
+        // overflow needs no branch here: the body answers it with the reset at once, and only
+        // a blocked write (above) must watch for it.
         let frame = tokio::select! {
             biased;
-            _ = watch.overflowed(), if grace.is_none() => {
-                watch.release_slot();
-                grace = Some(tokio::time::Instant::now() + OVERFLOW_GRACE);
-                continue;
-            }
             frame = body.next() => frame,
             ready = io.readable() => {
                 ready?;
