@@ -107,7 +107,7 @@ pub fn vary_fields(vary: &str) -> Vec<String> {
     fields
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod props;
 
 #[cfg(test)]

@@ -192,7 +192,7 @@ impl<H> Router<H> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod props;
 
 #[cfg(test)]

@@ -510,7 +510,7 @@ fn handler(strategy: impl Strategy + 'static) -> Handler {
     Rc::new(strategy)
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod props;
 
 #[cfg(test)]

@@ -289,11 +289,9 @@ impl Accounts for PostgresAccounts {
             )
             .await
             .map_err(store_error)?;
-        Ok(row.and_then(|r| {
-            Some(LiveSession {
-                user: UserName::stored(r.get(0)),
-                expires_at_ms: r.get(1),
-            })
+        Ok(row.map(|r| LiveSession {
+            user: UserName::stored(r.get(0)),
+            expires_at_ms: r.get(1),
         }))
     }
 

@@ -404,11 +404,9 @@ impl Accounts for SqliteAccounts {
                     .optional()?)
             })
             .await?;
-        Ok(row.and_then(|(name, expires_at_ms)| {
-            Some(LiveSession {
-                user: UserName::stored(name),
-                expires_at_ms,
-            })
+        Ok(row.map(|(name, expires_at_ms)| LiveSession {
+            user: UserName::stored(name),
+            expires_at_ms,
         }))
     }
 
