@@ -42,6 +42,10 @@ impl ServerProcess {
                 "0",
                 "--stream-open-rate-per-address",
                 "0",
+                // Every round starts on a new store, where writers' first posts race to create
+                // the room: each of them would take a room-creation token.
+                "--rooms-per-hour-per-address",
+                "0",
             ])
             .args(extra)
             .arg("--data-dir")
