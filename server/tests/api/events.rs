@@ -6,25 +6,6 @@ use std::time::Duration;
 use crate::helpers::{spawn_app, spawn_app_with, wait_until, StreamPath};
 use crate::sse_client::{Item, SseClient};
 
-/// Runs a test of this file over both of the server's stream paths (see [`StreamPath`]).
-macro_rules! over_both_paths {
-    ($(#[$attr:meta] $name:ident;)*) => {$(
-        mod $name {
-            use super::StreamPath;
-
-            #[$attr]
-            async fn dedicated_connection() {
-                super::$name(StreamPath::Dedicated).await
-            }
-
-            #[$attr]
-            async fn shared_connection() {
-                super::$name(StreamPath::Shared).await
-            }
-        }
-    )*};
-}
-
 over_both_paths! {
     #[tokio::test] the_stream_has_the_contract_headers_and_sends_retry_with_jitter;
     #[tokio::test] a_post_produces_exactly_one_light_changed_event;

@@ -1,5 +1,26 @@
 //! API tests: each starts a real server on port 0 over a fresh SQLite file and talks HTTP to it.
 
+/// Runs a test function `name(path: StreamPath)` over both of the server's stream paths (see
+/// `helpers::StreamPath`): a test module `name` with one test per path. Defined before the
+/// modules, so every test file may use it.
+macro_rules! over_both_paths {
+    ($(#[$attr:meta] $name:ident;)*) => {$(
+        mod $name {
+            use super::StreamPath;
+
+            #[$attr]
+            async fn dedicated_connection() {
+                super::$name(StreamPath::Dedicated).await
+            }
+
+            #[$attr]
+            async fn shared_connection() {
+                super::$name(StreamPath::Shared).await
+            }
+        }
+    )*};
+}
+
 mod helpers;
 mod http1;
 #[path = "../common/process.rs"]

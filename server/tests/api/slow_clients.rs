@@ -13,25 +13,6 @@ use tokio::time::Instant;
 
 use crate::helpers::{spawn_app_with, wait_until, StreamPath, TestApp};
 
-/// Runs a test of this file over both of the server's stream paths (see [`StreamPath`]).
-macro_rules! over_both_paths {
-    ($(#[$attr:meta] $name:ident;)*) => {$(
-        mod $name {
-            use super::StreamPath;
-
-            #[$attr]
-            async fn dedicated_connection() {
-                super::$name(StreamPath::Dedicated).await
-            }
-
-            #[$attr]
-            async fn shared_connection() {
-                super::$name(StreamPath::Shared).await
-            }
-        }
-    )*};
-}
-
 over_both_paths! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)] never_reading_clients_give_their_slots_back_when_they_overflow;
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)] a_stream_whose_writes_stall_ends_at_the_write_deadline;
