@@ -117,6 +117,28 @@ pub async fn wait_for_page(
     }
 }
 
+/// Opens `url` and waits, up to `settle` for each step, until the page is live and controlled by
+/// the SW: a first visit's reads went out before the SW took over, so the page is then read
+/// once more under it.
+pub async fn open_controlled(browser: &Browser, url: &str, settle: Duration) -> anyhow::Result<()> {
+    browser.goto(url).await?;
+    let ready = |s: &Snapshot| s.state.as_deref() == Some("live") && s.controlled;
+    if wait_for_page(browser, "the page, live and controlled", settle, ready)
+        .await
+        .is_err()
+    {
+        browser.reload().await?;
+        wait_for_page(
+            browser,
+            "the page, controlled after a reload",
+            settle,
+            ready,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Fills in and submits the compose form the way a user does: typing, then clicking Send.
 pub async fn post_via_form(browser: &Browser, author: &str, text: &str) -> anyhow::Result<()> {
     let driver = browser.driver();

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use nudge_e2e::browser::Viewport;
-use nudge_e2e::page::{account, click, sign_in_via_form, wait_for_page, Account, Snapshot, POLL};
+use nudge_e2e::page::{
+    account, click, open_controlled, sign_in_via_form, wait_for_page, Account, POLL,
+};
 use nudge_e2e::{finish, spawn_app, spawn_app_with, wait_until, AppOptions, Browser, TestApp};
 use serde::Deserialize;
 
@@ -162,21 +164,7 @@ struct SignOutReading {
 }
 
 async fn sign_out_with_stuck_sw(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
-    browser.goto(&app.url("/#general")).await?;
-    let ready = |s: &Snapshot| s.state.as_deref() == Some("live") && s.controlled;
-    if wait_for_page(browser, "the page, live and controlled", SETTLE, ready)
-        .await
-        .is_err()
-    {
-        browser.reload().await?;
-        wait_for_page(
-            browser,
-            "the page, controlled after a reload",
-            SETTLE,
-            ready,
-        )
-        .await?;
-    }
+    open_controlled(browser, &app.url("/#general"), SETTLE).await?;
     sign_in_via_form(browser, "Ann", "correct horse battery", true).await?;
     let signed_in = Account {
         state: "signed-in".into(),

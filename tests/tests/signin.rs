@@ -9,7 +9,7 @@ use anyhow::{ensure, Context};
 use nudge_e2e::browser::Viewport;
 use nudge_e2e::page::{
     account, cached_recent, cached_urls, click, outbox_texts, post_via_form, sign_in_via_form,
-    wait_for_page, Account, Snapshot, POLL,
+    wait_for_page, Account, POLL,
 };
 use nudge_e2e::{finish, spawn_app, wait_until, Browser, TestApp};
 
@@ -52,23 +52,8 @@ async fn signing_out_with_unsent_messages_asks_first() -> anyhow::Result<()> {
 
 /// Opens `/#general`, live and controlled by the SW: the first visit's reads went out before
 /// the SW took over, so the page is read once more under it.
-async fn open_controlled(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
-    browser.goto(&app.url("/#general")).await?;
-    let ready = |s: &Snapshot| s.state.as_deref() == Some("live") && s.controlled;
-    if wait_for_page(browser, "the page, live and controlled", SETTLE, ready)
-        .await
-        .is_err()
-    {
-        browser.reload().await?;
-        wait_for_page(
-            browser,
-            "the page, controlled after a reload",
-            SETTLE,
-            ready,
-        )
-        .await?;
-    }
-    Ok(())
+async fn open_general(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
+    nudge_e2e::page::open_controlled(browser, &app.url("/#general"), SETTLE).await
 }
 
 async fn wait_for_account(browser: &Browser, want: Account) -> anyhow::Result<()> {
@@ -105,7 +90,7 @@ async fn current_room(browser: &Browser) -> anyhow::Result<String> {
 }
 
 async fn sign_out_clears_private(app: &mut TestApp, browser: &Browser) -> anyhow::Result<()> {
-    open_controlled(app, browser).await?;
+    open_general(app, browser).await?;
     sign_in_via_form(browser, "Ann", PASSWORD, true).await?;
     wait_for_account(browser, signed_in("Ann")).await?;
     let author: String = browser
@@ -272,7 +257,7 @@ async fn sign_out_clears_private(app: &mut TestApp, browser: &Browser) -> anyhow
 }
 
 async fn sign_out_with_pending(app: &mut TestApp, browser: &Browser) -> anyhow::Result<()> {
-    open_controlled(app, browser).await?;
+    open_general(app, browser).await?;
     sign_in_via_form(browser, "Bo", PASSWORD, true).await?;
     wait_for_account(browser, signed_in("Bo")).await?;
 
@@ -367,7 +352,7 @@ async fn denied_text(browser: &Browser) -> anyhow::Result<Option<String>> {
 }
 
 async fn membership(app: &TestApp, ann: &Browser, bob: &Browser) -> anyhow::Result<()> {
-    tokio::try_join!(open_controlled(app, ann), open_controlled(app, bob))?;
+    tokio::try_join!(open_general(app, ann), open_general(app, bob))?;
     sign_in_via_form(ann, "ann", PASSWORD, true).await?;
     wait_for_account(ann, signed_in("ann")).await?;
 
