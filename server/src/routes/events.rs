@@ -182,9 +182,10 @@ pub async fn open_stream(state: &AppState, request: StreamRequest) -> Result<Str
         covered_through,
         subscription,
         heartbeat: state.config.heartbeat(),
-        // A token of the stream's own: every stream polls it on every event, and polling a
-        // token shared by thousands of streams takes one lock they all contend for.
-        shutdown: state.hub.shutdown_token().child_token(),
+        // Shared by every stream, and polled only by a write that is blocked (and by the task
+        // that ends an actix-web connection, once): streams do not poll it per event, since
+        // shutdown closes their subscriptions (see `Hub::shutdown`).
+        shutdown: state.hub.shutdown_token(),
         slot,
     })
 }
