@@ -99,11 +99,16 @@ pub trait Accounts: Send + Sync + 'static {
     /// Remembers a session of `user`, a name as registered.
     async fn start_session(&self, user: &UserName, session: NewSession) -> AccountResult<()>;
 
-    /// The user of an unexpired session, or `None`.
-    async fn session_user(&self, token_hash: TokenHash) -> AccountResult<Option<UserName>>;
-
     /// The user and expiry of an unexpired session, or `None` (a stream ends at the expiry).
     async fn live_session(&self, token_hash: TokenHash) -> AccountResult<Option<LiveSession>>;
+
+    /// The user of an unexpired session, or `None`.
+    async fn session_user(&self, token_hash: TokenHash) -> AccountResult<Option<UserName>> {
+        Ok(self
+            .live_session(token_hash)
+            .await?
+            .map(|session| session.user))
+    }
 
     /// Forgets a session (nothing happens for an unknown one). On a backend shared by several
     /// nodes, every node is told, so that each ends the session's event streams.

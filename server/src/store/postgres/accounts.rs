@@ -260,22 +260,6 @@ impl Accounts for PostgresAccounts {
         Ok(())
     }
 
-    async fn session_user(&self, token_hash: TokenHash) -> AccountResult<Option<UserName>> {
-        // Expiry by this node's clock, the clock that set it.
-        let row = self
-            .pool
-            .get()
-            .await?
-            .client
-            .query_opt(
-                "SELECT user_name FROM sessions WHERE token_hash = $1 AND expires_at > $2",
-                &[&&token_hash.0[..], &now_ms()],
-            )
-            .await
-            .map_err(store_error)?;
-        Ok(row.map(|r| UserName::stored(r.get(0))))
-    }
-
     async fn live_session(&self, token_hash: TokenHash) -> AccountResult<Option<LiveSession>> {
         let row = self
             .pool

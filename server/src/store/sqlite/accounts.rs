@@ -374,21 +374,6 @@ impl Accounts for SqliteAccounts {
         .map(drop)
     }
 
-    async fn session_user(&self, token_hash: TokenHash) -> AccountResult<Option<UserName>> {
-        let name: Option<String> = self
-            .conns
-            .read(move |tx| {
-                Ok(tx
-                    .prepare_cached(
-                        "SELECT user FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
-                    )?
-                    .query_row(params![&token_hash.0[..], now_ms()], |r| r.get(0))
-                    .optional()?)
-            })
-            .await?;
-        Ok(name.map(UserName::stored))
-    }
-
     async fn live_session(&self, token_hash: TokenHash) -> AccountResult<Option<LiveSession>> {
         let row: Option<(String, i64)> = self
             .conns
