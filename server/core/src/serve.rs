@@ -1,7 +1,7 @@
 //! How the listeners are served: actix-server's workers accept, actix-http speaks HTTP, and
-//! the actix-web app answers, as `HttpServer` would assemble them; except that a new plain-HTTP
-//! connection first passes through [`stream_connection::claim`], which keeps the connections
-//! that open an event stream (see that module for why).
+//! the app's actix-web `App` answers, as `HttpServer` would assemble them; except that a new
+//! plain-HTTP connection first passes through [`stream_connection::claim`], which keeps the
+//! connections that open an event stream (see that module for why).
 //!
 //! `HttpServer` cannot hand a connection to anything but its own dispatcher, so the same parts
 //! are put together here. The one thing this needs that actix-web keeps to itself is building
@@ -18,95 +18,77 @@ use actix_service::{
     fn_factory, fn_service, map_config, IntoServiceFactory, Service, ServiceFactory,
     ServiceFactoryExt,
 };
+use actix_service::boxed::BoxServiceFactory;
 use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
-use actix_web::{web, App};
+use actix_web::dev::{AppConfig, ServiceResponse};
 use tokio::net::TcpStream;
 
-use crate::connections::{self, ConnectionLog};
-use crate::limits;
-use crate::metrics as metrics_mw;
-use crate::routes::{self, AppState};
-use crate::security::{self, AllowedOrigins};
+use crate::connections::ConnectionLog;
 use crate::stream_connection::{self, Claim, Replayed};
+use crate::Nudge;
 
 /// Seconds in-flight requests get to finish after a stop.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
 
-/// Builds the server over the plain listener and, when given, the TLS one; it serves once
-/// awaited or polled by the runtime.
-pub fn serve(
-    state: &AppState,
+/// Builds the server over the plain listener and, when given, the TLS one, with the app that
+/// `app` makes (once per worker thread; usually [`Nudge::app`] with the app's routes added);
+/// it serves once awaited or polled by the runtime. Signals are left to the caller, which
+/// must end the streams first ([`Nudge::end_streams`]) and then stop the server.
+pub fn serve<F, I, S, B>(
+    nudge: &Nudge,
     plain: TcpListener,
     tls: Option<(TcpListener, rustls::ServerConfig)>,
-) -> std::io::Result<Server> {
-    // Signals are handled by the application, which must end the streams first.
+    app: F,
+) -> std::io::Result<Server>
+where
+    F: Fn() -> I + Send + Clone + 'static,
+    I: IntoServiceFactory<S, actix_http::Request>,
+    S: ServiceFactory<
+            actix_http::Request,
+            Config = AppConfig,
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
     let builder = ServerBuilder::new()
         .disable_signals()
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
-    let builder = listen_plain(builder, state.clone(), plain)?;
+    let builder = listen_plain(builder, nudge.clone(), plain, app.clone())?;
     let builder = match tls {
-        Some((listener, config)) => listen_tls(builder, state.clone(), listener, config)?,
+        Some((listener, config)) => listen_tls(builder, nudge.clone(), listener, config, app)?,
         None => builder,
     };
     Ok(builder.run())
 }
 
-/// The web app with its middleware; the last `wrap` runs first: record the connection, add the
-/// security headers, log and count (every response: it turns errors into responses and gives
-/// every 4xx the JSON body, so it sits outside all that may refuse and inside the headers that
-/// every response carries), then CORS, the origin check and the rate limits.
-fn app(
-    state: &AppState,
-) -> App<
-    impl ServiceFactory<
-        ServiceRequest,
-        Config = (),
-        Response = ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    let config = state.config.clone();
-    let origins = AllowedOrigins(config.cors_origins.clone());
-    App::new()
-        .wrap(actix_web::middleware::from_fn(limits::limit_writes))
-        .wrap(actix_web::middleware::from_fn(security::same_origin_writes))
-        .wrap(actix_web::middleware::Condition::new(
-            !origins.0.is_empty(),
-            security::cors(&origins),
-        ))
-        .wrap(actix_web::middleware::from_fn(
-            metrics_mw::observe_responses,
-        ))
-        .wrap(security::default_headers())
-        .wrap(actix_web::middleware::from_fn(connections::record_requests))
-        .app_data(web::Data::new(state.clone()))
-        .app_data(web::Data::new(state.metrics.clone()))
-        .app_data(web::Data::new(state.connections.clone()))
-        .app_data(web::Data::new(state.limits.clone()))
-        .app_data(web::Data::new(origins))
-        .configure(|cfg| routes::configure(cfg, &config))
-}
-
-/// The app as actix-http's service factory, for connections to `addr`.
-fn app_service(
-    state: &AppState,
+/// The app as actix-http's service factory, for connections to `addr` (boxed: the app's
+/// types are the app's, and actix-http needs futures it can keep).
+fn app_service<I, S, B>(
+    app: I,
     secure: bool,
     addr: SocketAddr,
-) -> impl ServiceFactory<
-    actix_http::Request,
-    Config = (),
-    Response = ServiceResponse<impl MessageBody>,
-    Error = actix_web::HttpResponse,
-    InitError = (),
-> {
-    let factory = app(state)
+) -> BoxServiceFactory<(), actix_http::Request, ServiceResponse<B>, actix_web::HttpResponse, ()>
+where
+    I: IntoServiceFactory<S, actix_http::Request>,
+    S: ServiceFactory<
+            actix_http::Request,
+            Config = AppConfig,
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
+    let factory = app
         .into_factory()
         .map_err(|error: actix_web::Error| error.error_response());
-    map_config(factory, move |()| {
+    actix_service::boxed::factory(map_config(factory, move |()| {
         AppConfig::__priv_test_new(secure, addr.to_string(), addr)
-    })
+    }))
 }
 
 /// What both listeners' HTTP services share: `HttpServer`'s timeouts, the graceful-shutdown
@@ -141,22 +123,36 @@ where
 }
 
 /// Plain HTTP/1.1: each connection is claimed by an event stream or handed to actix-web.
-fn listen_plain(
+fn listen_plain<F, I, S, B>(
     builder: ServerBuilder,
-    state: AppState,
+    state: Nudge,
     listener: TcpListener,
-) -> std::io::Result<ServerBuilder> {
+    app: F,
+) -> std::io::Result<ServerBuilder>
+where
+    F: Fn() -> I + Send + Clone + 'static,
+    I: IntoServiceFactory<S, actix_http::Request>,
+    S: ServiceFactory<
+            actix_http::Request,
+            Config = AppConfig,
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
     let addr = listener.local_addr()?;
     let shutdown = builder.graceful_shutdown_signal();
     builder.listen("nudge-http", listener, move || {
         let state = Rc::new(state.clone());
-        let log = state.connections.clone();
+        let log = state.connections().clone();
         // A stream served by actix-web ends its connection with this switch (see `Replayed`).
         let kill_switch = |io: &Replayed, extensions: &mut actix_http::Extensions| {
             extensions.insert(io.kill_switch());
         };
         let http = http_settings::<Replayed, _>(addr, shutdown.clone(), log, kill_switch)
-            .finish(app_service(&state, false, addr));
+            .finish(app_service(app(), false, addr));
         fn_factory(move || {
             let state = state.clone();
             let http = http.new_service(());
@@ -172,11 +168,11 @@ fn listen_plain(
 }
 
 /// One plain connection: an event stream served to its end, or actix-web.
-async fn serve_plain<H>(io: TcpStream, state: &AppState, http: &H) -> Result<(), H::Error>
+async fn serve_plain<H>(io: TcpStream, state: &Nudge, http: &H) -> Result<(), H::Error>
 where
     H: Service<(Replayed, Protocol, Option<SocketAddr>), Response = ()>,
 {
-    let send_buffer = state.config.send_buffer_bytes;
+    let send_buffer = state.settings().send_buffer_bytes;
     if send_buffer > 0 {
         let _ = socket2::SockRef::from(&io).set_send_buffer_size(send_buffer);
     }
@@ -193,18 +189,32 @@ where
 }
 
 /// HTTPS with HTTP/2 (and HTTP/1.1) over rustls, all through actix-web.
-fn listen_tls(
+fn listen_tls<F, I, S, B>(
     builder: ServerBuilder,
-    state: AppState,
+    state: Nudge,
     listener: TcpListener,
     config: rustls::ServerConfig,
-) -> std::io::Result<ServerBuilder> {
+    app: F,
+) -> std::io::Result<ServerBuilder>
+where
+    F: Fn() -> I + Send + Clone + 'static,
+    I: IntoServiceFactory<S, actix_http::Request>,
+    S: ServiceFactory<
+            actix_http::Request,
+            Config = AppConfig,
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
     let addr = listener.local_addr()?;
     let shutdown = builder.graceful_shutdown_signal();
     builder.listen("nudge-https", listener, move || {
-        let log = state.connections.clone();
+        let log = state.connections().clone();
         http_settings(addr, shutdown.clone(), log, |_, _| {})
-            .finish(app_service(&state, true, addr))
+            .finish(app_service(app(), true, addr))
             .rustls_0_23_with_config(config.clone(), TlsAcceptorConfig::default())
     })
 }

@@ -9,7 +9,11 @@ use bytes::BytesMut;
 use proptest::prelude::*;
 use tokio_util::codec::Decoder;
 
-use super::head::{parse, Parsed};
+use super::head::Parsed;
+
+fn parse(bytes: &[u8]) -> Parsed {
+    super::head::parse(bytes, "/api/events")
+}
 
 /// Cases per property: enough to reach every combination of the parts below many times over,
 /// few enough for every `cargo test`.

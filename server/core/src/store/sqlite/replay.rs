@@ -55,6 +55,7 @@ pub fn read(tx: &Transaction<'_>, after: i64, scan: &TopicScan, max: usize) -> S
                 id: r.get(0)?,
                 topic: r.get(1)?,
                 url: r.get(2)?,
+                note: None,
             })
         },
     )?;

@@ -1,71 +1,26 @@
-//! The storage and fan-out engine, behind one trait so handlers never know which runs.
+//! The event log: what changed, in commit order, on the embedded default (SQLite) or on
+//! PostgreSQL, with the app's own tables in the same database so that an app's rows and the
+//! log entry naming them commit together or not at all.
 //!
-//! A store keeps rooms, messages, the event log and idempotency records. Appending a message
-//! writes the message and its event in one transaction; once that transaction is durable the
+//! A write logs "the resource at `url` changed" on a topic; once its transaction is durable the
 //! store hands the event to the [`Hub`](crate::hub::Hub), in commit order. The log, not the
-//! process, is the truth: a subscriber that resumes reads what it missed from it.
+//! process, is the truth: a stream that resumes reads what it missed from it.
 //!
-//! - [`sqlite`]: the embedded default for one node, with group commit.
-//! - [`postgres`]: many nodes on one PostgreSQL database, fanned out with LISTEN/NOTIFY.
-//! - [`metered`]: a decorator recording latency and errors for any backend.
-//! - [`accounts`]: users, sessions and private rooms, a second trait beside [`Store`].
+//! - [`sqlite`]: one node, one file, a writer thread with group commit that runs the app's
+//!   writes as closures inside its transaction.
+//! - [`postgres`]: many nodes on one database; the app logs inside the transactions it holds,
+//!   every node's follower publishes from the log.
+//! - [`EventLog`]: what the stream reads, the same on both.
 
-pub mod accounts;
-pub mod metered;
 pub mod postgres;
 pub mod sqlite;
 
-use std::sync::Arc;
-
-use crate::hub::Hub;
-use crate::Config;
-
-/// Opens the store the configuration names: PostgreSQL for a `postgres://` URL, SQLite in the
-/// data directory otherwise.
-pub async fn open(config: &Config, hub: Hub) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(open_with_accounts(config, hub).await?.0)
-}
-
-/// [`open`], with the backend's accounts, which both backends keep in the same database as the
-/// log.
-pub async fn open_with_accounts(
-    config: &Config,
-    hub: Hub,
-) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn accounts::Accounts>)> {
-    use anyhow::Context;
-    match &config.database_url {
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            // The URL is never in the error: it may hold a password.
-            let store = postgres::PostgresStore::open(url, hub)
-                .await
-                .context("opening the PostgreSQL store")?;
-            let accounts = Arc::new(store.accounts());
-            Ok((Arc::new(store), accounts))
-        }
-        Some(url) => anyhow::bail!(
-            "unsupported database URL scheme {:?}: use postgres://, or leave it unset for SQLite",
-            url.split("://").next().unwrap_or_default()
-        ),
-        None => {
-            let data_dir = config.data_dir.clone();
-            let store =
-                tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&data_dir, hub))
-                    .await?
-                    .with_context(|| {
-                        format!("opening the store in {}", config.data_dir.display())
-                    })?;
-            let accounts = Arc::new(store.accounts());
-            Ok((Arc::new(store), accounts))
-        }
-    }
-}
-
 use async_trait::async_trait;
 
-use crate::domain::{Message, NewMessage, PageCursor, RoomMessages, RoomName, RoomSummary};
 use crate::topic::TopicSet;
 
-/// Failures of a store. Handlers map them to HTTP in one place ([`crate::error`]).
+/// Failures of a store. Handlers map them to HTTP in one place ([`crate::error`]): 422 for a
+/// reused key, 503 for `Unavailable`, 500 otherwise.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The idempotency key was used before with a different request.
@@ -90,23 +45,25 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct LoggedEvent {
     /// Increasing in commit order.
     pub id: i64,
-    /// The topic it was published on, e.g. `rooms/general`.
+    /// The topic it was published on, e.g. `todos`.
     pub topic: String,
     /// The URL a client should fetch again.
     pub url: String,
+    /// The app's note for its [`crate::Audience::committed`] (never sent to clients); `None`
+    /// where it was not read (a replay).
+    pub note: Option<String>,
 }
 
-/// A client-chosen key that makes a retried write take effect once.
-#[derive(Debug, Clone)]
-pub struct IdempotencyKey(pub String);
-
-/// The answer to an append.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Appended {
-    /// The stored message (the first one, for a replayed idempotent request).
-    pub message: Message,
-    /// True when an earlier request with the same key already stored it.
-    pub replayed: bool,
+/// An app's own tables: steps run in order after nudge's, each once, each in a transaction,
+/// on the backend in use (its version is kept per `component` in `nudge_migrations`).
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations {
+    /// A name of the app's own, e.g. `todos`.
+    pub component: &'static str,
+    /// SQLite's steps.
+    pub sqlite: &'static [&'static str],
+    /// PostgreSQL's steps.
+    pub postgres: &'static [&'static str],
 }
 
 /// What the log holds: resuming after any id in `pruned_through..=head` misses nothing.
@@ -211,35 +168,9 @@ pub struct Retention {
     pub max_age_secs: u64,
 }
 
-/// The storage and fan-out engine.
+/// What the event stream reads, on either backend.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Stores a message and its event atomically, creating the room if needed. With a key, a
-    /// retry of the same request returns the first answer and stores nothing; the same key with
-    /// another request fails with [`StoreError::IdempotencyConflict`].
-    async fn append_message(
-        &self,
-        message: NewMessage,
-        key: Option<IdempotencyKey>,
-    ) -> StoreResult<Appended>;
-
-    /// Creates a room; returns false when it already existed.
-    async fn create_room(&self, room: &RoomName) -> StoreResult<bool>;
-
-    /// All rooms, by name.
-    async fn rooms(&self) -> StoreResult<Vec<RoomSummary>>;
-
-    /// The newest `count` messages of a room, oldest first; `None` when the room does not exist.
-    async fn recent(&self, room: &RoomName, count: usize) -> StoreResult<Option<RoomMessages>>;
-
-    /// A page of messages, oldest first; `None` when the room does not exist.
-    async fn page(
-        &self,
-        room: &RoomName,
-        cursor: PageCursor,
-        limit: u32,
-    ) -> StoreResult<Option<RoomMessages>>;
-
+pub trait EventLog: Send + Sync + 'static {
     /// What a stream resuming after `after` on `topics` missed: at most `max` events, read
     /// from the index on (topic, id) so that only the subscribed topics' events are read, and
     /// the log's range from the same snapshot, so that a prune between the two cannot hide a
@@ -256,7 +187,8 @@ pub trait Store: Send + Sync + 'static {
     /// The range of ids a stream can resume from.
     async fn log_range(&self) -> StoreResult<LogRange>;
 
-    /// Applies retention to the log; returns how many events were removed.
+    /// Applies retention to the log (and to stored answers); returns how many events were
+    /// removed.
     async fn prune(&self, retention: Retention) -> StoreResult<u64>;
 
     /// Whether the backend answers (for readiness).
@@ -309,6 +241,7 @@ mod tests {
             id,
             topic: "t".into(),
             url: "/u".into(),
+            note: None,
         };
         let full = Replay::capped(range, vec![ev(3), ev(1), ev(2)], 3);
         assert!(full.complete);

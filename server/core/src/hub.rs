@@ -6,11 +6,11 @@
 //! stream then sends `reset` and ends), so no subscriber ever slows the others or grows a queue
 //! without bound.
 //!
-//! The hub also enforces who may read what, at delivery: each subscriber carries the signed-in
-//! user it was opened for, and an event of a private room reaches only subscribers whose user
-//! is a member now (asked of the [`AccessView`], which the store changes in commit order). A
-//! revoked membership sends that user's matching subscribers one `forbidden` frame for the
-//! room's topic and ends the topic for them; a subscriber left with no topic is ended.
+//! The hub also enforces who may read what, at delivery: each subscriber carries the principal
+//! it was opened for, and an event on a restricted topic reaches only subscribers whose
+//! principal may read it now (asked of the app's [`Audience`]). A revocation
+//! ([`Hub::revoke`]) sends that principal's matching subscribers one `forbidden` frame for the
+//! topic and ends the topic for them; a subscriber left with no topic is ended.
 //!
 //! Subscribers are kept per thread ([`Shard`]): each thread that serves streams has its own
 //! map and a delivery task of its own, so a publish hands each thread the event once and the
@@ -19,8 +19,8 @@
 //! thread.
 //!
 //! A stream opened with a session lives no longer than the session: it ends when the session
-//! signs out ([`Hub::end_session`], on every node) and when it expires (its [`Subscription`]
-//! knows the expiry). The browser then reconnects with what its cookie says now.
+//! ends ([`Hub::end_session`], on every node) and when it expires (its [`Subscription`]
+//! knows the expiry). The browser then reconnects with what its credentials say now.
 
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
@@ -30,12 +30,11 @@ use std::thread::ThreadId;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 use tokio_util::sync::CancellationToken;
 
-use crate::access::{self, AccessChange, AccessView};
+use crate::audience::{Audience, Everyone, SessionKey, Viewer};
 use crate::sse;
-use crate::store::accounts::TokenHash;
 use crate::topic::TopicSet;
 
 /// One event on its way to subscribers, encoded once for all of them.
@@ -80,10 +79,10 @@ impl HubEvent {
 
 struct Subscriber {
     topics: Arc<TopicSet>,
-    /// The signed-in user the stream was opened for; `None` reads public rooms only.
+    /// The principal the stream was opened for; `None`: anonymous.
     user: Option<Arc<str>>,
-    /// The session the stream was opened with, which ends it when it signs out.
-    session: Option<TokenHash>,
+    /// The session the stream was opened with, which ends it when it ends.
+    session: Option<SessionKey>,
     /// Topics ended by a revocation: nothing more of them, even if access comes back.
     ended: HashSet<String>,
     tx: mpsc::Sender<Arc<HubEvent>>,
@@ -110,18 +109,17 @@ impl Shard {
 
     /// Sends `event` to every subscriber of this shard that subscribed to its topic and may
     /// read it now, without waiting for any.
-    fn deliver(&self, event: &Arc<HubEvent>, access: &AccessView) {
-        // Lock order: the access view, then the subscribers (never the other way round).
-        access.with_members(&event.topic, |members| {
-            self.subscribers().retain(|_, sub| {
-                if !sub.topics.matches(&event.topic)
-                    || sub.ended.contains(&event.topic)
-                    || !access::allowed(members, sub.user.as_deref())
-                {
-                    return true;
-                }
-                deliver(sub, event.clone())
-            });
+    fn deliver(&self, event: &Arc<HubEvent>, audience: &dyn Audience) {
+        // Asked once per event: a topic anyone may read needs no question per subscriber.
+        let restricted = audience.is_restricted(&event.topic);
+        self.subscribers().retain(|_, sub| {
+            if !sub.topics.matches(&event.topic)
+                || sub.ended.contains(&event.topic)
+                || (restricted && !audience.may_read(sub.user.as_deref(), &event.topic))
+            {
+                return true;
+            }
+            deliver(sub, event.clone())
         });
     }
 }
@@ -136,7 +134,7 @@ async fn deliver_on_this_thread(
         let (Some(inner), Some(shard)) = (inner.upgrade(), shard.upgrade()) else {
             return;
         };
-        shard.deliver(&event, &inner.access);
+        shard.deliver(&event, &*inner.audience);
     }
 }
 
@@ -148,10 +146,10 @@ struct Inner {
     head: AtomicI64,
     published: AtomicU64,
     shutdown: CancellationToken,
-    access: AccessView,
-    /// Sessions that signed out in the last [`SIGNED_OUT_KEPT`], with when: a stream whose
+    audience: Arc<dyn Audience>,
+    /// Sessions that ended in the last [`SIGNED_OUT_KEPT`], with when: a stream whose
     /// session was looked up just before its sign-out, and subscribes just after, ends at once.
-    signed_out: Mutex<Vec<(std::time::Instant, TokenHash)>>,
+    signed_out: Mutex<Vec<(std::time::Instant, SessionKey)>>,
 }
 
 /// How long a sign-out is remembered for streams still being opened (far longer than the
@@ -165,8 +163,14 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub whose subscribers each buffer at most `buffer` events.
+    /// A hub whose subscribers each buffer at most `buffer` events, for an app where anyone
+    /// may read anything.
     pub fn new(buffer: usize) -> Self {
+        Self::with_audience(buffer, Arc::new(Everyone))
+    }
+
+    /// A hub that asks `audience` who may read a restricted topic, at every delivery.
+    pub fn with_audience(buffer: usize, audience: Arc<dyn Audience>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 shards: Mutex::new(HashMap::new()),
@@ -175,7 +179,7 @@ impl Hub {
                 head: AtomicI64::new(0),
                 published: AtomicU64::new(0),
                 shutdown: CancellationToken::new(),
-                access: AccessView::default(),
+                audience,
                 signed_out: Mutex::default(),
             }),
         }
@@ -222,7 +226,7 @@ impl Hub {
         shard.clone()
     }
 
-    fn signed_out(&self) -> MutexGuard<'_, Vec<(std::time::Instant, TokenHash)>> {
+    fn signed_out(&self) -> MutexGuard<'_, Vec<(std::time::Instant, SessionKey)>> {
         // Each change is one push or retain: a poisoned lock is still consistent.
         self.inner
             .signed_out
@@ -230,25 +234,18 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Registers a subscriber. Register *before* reading the log for a replay, so that nothing
-    /// committed in between is missed (the stream drops live events it already replayed).
+    /// Registers an anonymous subscriber. Register *before* reading the log for a replay, so
+    /// that nothing committed in between is missed (the stream drops live events it already
+    /// replayed).
     pub fn subscribe(&self, topics: Arc<TopicSet>) -> Subscription {
-        self.subscribe_as(topics, None)
+        self.subscribe_as(topics, &Viewer::default())
     }
 
-    /// [`Hub::subscribe`] for a signed-in `user`, who also gets the private rooms they belong to.
-    pub fn subscribe_as(&self, topics: Arc<TopicSet>, user: Option<&str>) -> Subscription {
-        self.subscribe_session(topics, user, None)
-    }
-
-    /// [`Hub::subscribe_as`] for a stream opened with `session`: it ends when the session
-    /// signs out ([`Hub::end_session`]) or expires.
-    pub fn subscribe_session(
-        &self,
-        topics: Arc<TopicSet>,
-        user: Option<&str>,
-        session: Option<StreamSession>,
-    ) -> Subscription {
+    /// [`Hub::subscribe`] for `viewer`: its principal is asked about at delivery, and a stream
+    /// opened with a session ends when the session ends ([`Hub::end_session`]) or expires.
+    pub fn subscribe_as(&self, topics: Arc<TopicSet>, viewer: &Viewer) -> Subscription {
+        let user = viewer.principal.clone();
+        let session = viewer.session;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         // The overflow policy lives here: a bounded channel, and `try_send` in `publish`.
         let (tx, rx) = mpsc::channel(self.inner.buffer);
@@ -258,7 +255,7 @@ impl Hub {
         if let Some(session) = &session {
             if signed_out
                 .iter()
-                .any(|(_, hash)| *hash == session.token_hash)
+                .any(|(_, key)| *key == session.key)
             {
                 // Never registered: the channel is closed and the stream ends at once.
                 drop(tx);
@@ -284,8 +281,8 @@ impl Hub {
                     id,
                     Subscriber {
                         topics,
-                        user: user.map(Arc::from),
-                        session: session.as_ref().map(|s| s.token_hash),
+                        user,
+                        session: session.as_ref().map(|s| s.key),
                         ended: HashSet::new(),
                         tx,
                         overflowed: overflowed.clone(),
@@ -304,8 +301,8 @@ impl Hub {
     }
 
     /// The sessions this hub's streams were opened with, each once.
-    pub fn sessions(&self) -> Vec<TokenHash> {
-        let unique: HashSet<TokenHash> = self
+    pub fn sessions(&self) -> Vec<SessionKey> {
+        let unique: HashSet<SessionKey> = self
             .all_shards()
             .iter()
             .flat_map(|shard| {
@@ -319,19 +316,19 @@ impl Hub {
         unique.into_iter().collect()
     }
 
-    /// Ends every stream opened with the session `token_hash` (it signed out). Each sends what
+    /// Ends every stream opened with the session `key` (it ended: a sign-out). Each sends what
     /// is already queued for it and ends; returns how many there were.
-    pub fn end_session(&self, token_hash: &TokenHash) -> usize {
+    pub fn end_session(&self, key: &SessionKey) -> usize {
         let mut signed_out = self.signed_out();
         let now = std::time::Instant::now();
         signed_out.retain(|(at, _)| now.duration_since(*at) < SIGNED_OUT_KEPT);
-        signed_out.push((now, *token_hash));
+        signed_out.push((now, *key));
         let mut ended = 0;
         for shard in self.all_shards() {
             let mut subscribers = shard.subscribers();
             let before = subscribers.len();
             // Dropping a subscriber closes its channel, which ends its stream.
-            subscribers.retain(|_, sub| sub.session.as_ref() != Some(token_hash));
+            subscribers.retain(|_, sub| sub.session.as_ref() != Some(key));
             ended += before - subscribers.len();
         }
         ended
@@ -351,35 +348,33 @@ impl Hub {
                 .is_some_and(|queue| queue.send(event.clone()).is_ok());
             if !queued {
                 // No task there (no runtime, or it has stopped): deliver from here.
-                shard.deliver(&event, &self.inner.access);
+                shard.deliver(&event, &*self.inner.audience);
             }
         }
     }
 
-    /// The view of private rooms and members this hub delivers by.
-    pub fn access(&self) -> &AccessView {
-        &self.inner.access
+    /// The audience this hub delivers by.
+    pub fn audience(&self) -> &Arc<dyn Audience> {
+        &self.inner.audience
     }
 
-    /// Applies a committed membership change; a revocation ends the room's topic on the
-    /// revoked user's streams with a `forbidden` frame. Stores call this in commit order,
-    /// before publishing the events of the same commit.
-    pub fn change_access(&self, change: &AccessChange) {
-        self.inner.access.apply(change);
-        let AccessChange::Revoked { room, user, .. } = change else {
-            return;
-        };
-        let topic = format!("rooms/{room}");
+    /// Ends `topic` on `principal`'s streams, which may no longer read it: each matching stream
+    /// gets one `forbidden` frame for the topic and nothing more of it, even if access comes
+    /// back (the browser reconnects to find out); a stream left with no topic ends. Call it in
+    /// commit order, after the audience says no and before the events committed after the
+    /// revocation are published (a log writer does, for the revocations
+    /// [`Audience::committed`] returns).
+    pub fn revoke(&self, principal: &str, topic: &str) {
         for shard in self.all_shards() {
             shard.subscribers().retain(|_, sub| {
-                let theirs = sub.user.as_deref() == Some(user.as_str());
-                if !theirs || !sub.topics.matches(&topic) || sub.ended.contains(&topic) {
+                let theirs = sub.user.as_deref() == Some(principal);
+                if !theirs || !sub.topics.matches(topic) || sub.ended.contains(topic) {
                     return true;
                 }
-                sub.ended.insert(topic.clone());
+                sub.ended.insert(topic.to_owned());
                 // Dropping a subscriber with nothing left closes its channel: the stream sends
                 // what is buffered, `forbidden` last, and ends.
-                deliver(sub, HubEvent::forbidden(&topic)) && !sub.topics.only_exact_in(&sub.ended)
+                deliver(sub, HubEvent::forbidden(topic)) && !sub.topics.only_exact_in(&sub.ended)
             });
         }
     }
@@ -434,15 +429,6 @@ fn deliver(sub: &Subscriber, event: Arc<HubEvent>) -> bool {
         }
         Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
-}
-
-/// The session a stream was opened with.
-#[derive(Debug, Clone, Copy)]
-pub struct StreamSession {
-    /// The session's token hash, which [`Hub::end_session`] names.
-    pub token_hash: TokenHash,
-    /// When the session expires; the stream ends then.
-    pub expires_at: Instant,
 }
 
 /// One stream's registration; dropping it forgets the subscriber at once.
@@ -513,6 +499,8 @@ impl Drop for Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audience::StreamSession;
+    use tokio::time::Instant;
 
     fn topics(t: &str) -> Arc<TopicSet> {
         Arc::new(TopicSet::parse([t]).unwrap())
@@ -546,23 +534,30 @@ mod tests {
         assert_eq!(hub.subscriber_count(), 1);
     }
 
-    fn made_private(room: &str, creator: &str) -> AccessChange {
-        AccessChange::MadePrivate {
-            room: room.into(),
-            creator: creator.into(),
-            event_id: 1,
+    /// Topic `x` is readable by ann alone; everything else by anyone.
+    struct OnlyAnnReadsX;
+
+    impl Audience for OnlyAnnReadsX {
+        fn is_restricted(&self, topic: &str) -> bool {
+            topic == "x"
+        }
+        fn may_read(&self, principal: Option<&str>, topic: &str) -> bool {
+            topic != "x" || principal == Some("ann")
         }
     }
 
+    fn as_user(name: &str) -> Viewer {
+        Viewer::signed_in(name)
+    }
+
     #[tokio::test]
-    async fn private_events_reach_members_only() {
-        let hub = Hub::new(8);
-        hub.change_access(&made_private("x", "ann"));
-        let mut ann = hub.subscribe_as(topics("rooms/*"), Some("ann"));
-        let mut bob = hub.subscribe_as(topics("rooms/*"), Some("bob"));
-        let mut nobody = hub.subscribe(topics("rooms/*"));
-        hub.publish(HubEvent::logged(2, "rooms/x", "/x"));
-        hub.publish(HubEvent::logged(3, "rooms/y", "/y"));
+    async fn restricted_events_reach_those_the_audience_allows() {
+        let hub = Hub::with_audience(8, Arc::new(OnlyAnnReadsX));
+        let mut ann = hub.subscribe_as(topics("*"), &as_user("ann"));
+        let mut bob = hub.subscribe_as(topics("*"), &as_user("bob"));
+        let mut nobody = hub.subscribe(topics("*"));
+        hub.publish(HubEvent::logged(2, "x", "/x"));
+        hub.publish(HubEvent::logged(3, "y", "/y"));
         assert_eq!(ann.recv().await.unwrap().id, Some(2));
         assert_eq!(bob.recv().await.unwrap().id, Some(3));
         assert_eq!(nobody.recv().await.unwrap().id, Some(3));
@@ -571,17 +566,13 @@ mod tests {
     #[tokio::test]
     async fn a_revocation_ends_the_topic_and_a_stream_left_with_none() {
         let hub = Hub::new(8);
-        hub.change_access(&made_private("x", "ann"));
         let mut both = hub.subscribe_as(
             Arc::new(TopicSet::parse(["rooms/x", "rooms/y"]).unwrap()),
-            Some("ann"),
+            &as_user("ann"),
         );
-        let mut only_x = hub.subscribe_as(topics("rooms/x"), Some("ann"));
-        hub.change_access(&AccessChange::Revoked {
-            room: "x".into(),
-            user: "ann".into(),
-            event_id: 2,
-        });
+        let mut only_x = hub.subscribe_as(topics("rooms/x"), &as_user("ann"));
+        let mut bobs = hub.subscribe_as(topics("rooms/x"), &as_user("bob"));
+        hub.revoke("ann", "rooms/x");
         hub.publish(HubEvent::logged(3, "rooms/x", "/x"));
         hub.publish(HubEvent::logged(4, "rooms/y", "/y"));
         let forbidden = both.recv().await.unwrap();
@@ -590,30 +581,34 @@ mod tests {
         assert_eq!(only_x.recv().await.unwrap().topic, "rooms/x");
         assert!(only_x.recv().await.is_none(), "nothing left: ended");
         assert!(!only_x.overflowed());
+        assert_eq!(bobs.recv().await.unwrap().id, Some(3), "others keep the topic");
     }
 
-    fn session(byte: u8, expires_in: std::time::Duration) -> Option<StreamSession> {
-        Some(StreamSession {
-            token_hash: TokenHash([byte; 32]),
-            expires_at: Instant::now() + expires_in,
-        })
+    fn session(byte: u8, expires_in: std::time::Duration) -> Viewer {
+        Viewer {
+            principal: Some(Arc::from("ann")),
+            session: Some(StreamSession {
+                key: SessionKey([byte; 32]),
+                expires_at: Instant::now() + expires_in,
+            }),
+        }
     }
 
     #[tokio::test]
     async fn a_sign_out_ends_that_sessions_streams_only() {
         let hub = Hub::new(8);
         let day = std::time::Duration::from_secs(86_400);
-        let mut signed_out = hub.subscribe_session(topics("rooms/*"), Some("ann"), session(1, day));
-        let mut other = hub.subscribe_session(topics("rooms/*"), Some("ann"), session(2, day));
+        let mut signed_out = hub.subscribe_as(topics("rooms/*"), &session(1, day));
+        let mut other = hub.subscribe_as(topics("rooms/*"), &session(2, day));
         let mut anonymous = hub.subscribe(topics("rooms/*"));
-        assert_eq!(hub.end_session(&TokenHash([1; 32])), 1);
+        assert_eq!(hub.end_session(&SessionKey([1; 32])), 1);
         hub.publish(HubEvent::logged(1, "rooms/a", "/a"));
         assert!(signed_out.recv().await.is_none(), "ended");
         assert_eq!(other.recv().await.unwrap().id, Some(1));
         assert_eq!(anonymous.recv().await.unwrap().id, Some(1));
         assert_eq!(hub.subscriber_count(), 2);
         // Looked up before the sign-out, subscribing after it: ended at once all the same.
-        let mut late = hub.subscribe_session(topics("rooms/*"), Some("ann"), session(1, day));
+        let mut late = hub.subscribe_as(topics("rooms/*"), &session(1, day));
         hub.publish(HubEvent::logged(2, "rooms/a", "/a"));
         assert!(late.recv().await.is_none(), "ended");
         assert_eq!(hub.subscriber_count(), 2);
@@ -623,7 +618,7 @@ mod tests {
     async fn a_stream_ends_when_its_session_expires() {
         let hub = Hub::new(8);
         let soon = std::time::Duration::from_millis(200);
-        let mut sub = hub.subscribe_session(topics("rooms/*"), Some("ann"), session(1, soon));
+        let mut sub = hub.subscribe_as(topics("rooms/*"), &session(1, soon));
         hub.publish(HubEvent::logged(1, "rooms/a", "/a"));
         assert_eq!(sub.recv().await.unwrap().id, Some(1));
         let ended = tokio::time::timeout(std::time::Duration::from_secs(10), sub.recv()).await;

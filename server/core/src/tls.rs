@@ -10,16 +10,22 @@ use anyhow::Context;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::Config;
 
 /// Where the development certificate lives inside the data directory.
 const DEV_DIR: &str = "dev-tls";
 
-/// The certificate and key files to serve with, making the development pair when asked to.
-pub fn certificate_files(config: &Config) -> anyhow::Result<(PathBuf, PathBuf)> {
-    match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => Ok((cert.clone(), key.clone())),
-        (None, None) if config.tls_self_signed => self_signed(&config.data_dir.join(DEV_DIR)),
+/// The certificate and key files to serve with: the given pair, or with `self_signed` the
+/// development pair kept in `data_dir` (made the first time).
+pub fn certificate_files(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    self_signed_in: Option<&Path>,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok((cert.to_owned(), key.to_owned())),
+        (None, None) if self_signed_in.is_some() => {
+            self_signed(&self_signed_in.unwrap_or(Path::new(".")).join(DEV_DIR))
+        }
         _ => anyhow::bail!(
             "TLS needs both --tls-cert and --tls-key, or --tls-self-signed for development"
         ),

@@ -9,33 +9,31 @@
 //! its connection it reconnects with backoff, `LISTEN`s again and only then catches up, so
 //! nothing committed in between is missed.
 //!
-//! A membership change (a private room, a member added or removed) is logged as an event with
-//! a row of `access_changes` beside it; the follower applies it to the hub's access view just
-//! before it publishes that event, so every node changes its view in commit order, and a
+//! Each event is shown to the app's [`Audience::committed`] (with its note) just before it is
+//! published, so every node changes its view of who may read what in commit order, and a
 //! revocation made on any node ends the topic on this node's streams before anything committed
-//! after it is delivered. It then tells `published` how far it got, which is what an accounts
-//! call on this node waits for before it answers.
+//! after it is delivered. It then tells `published` how far it got, which is what a write on
+//! this node can wait for before it answers ([`super::PostgresStore::published`]).
 //!
-//! A sign-out on any node `NOTIFY`s [`SESSIONS_CHANNEL`] with the session's token hash, and the
-//! follower ends that session's streams on this node. Such a notification is not in the log: a
-//! node whose listening connection was down at that moment missed it, so after reconnecting
-//! the follower asks which of its streams' sessions still exist and ends the others.
+//! An ended session on any node `NOTIFY`s [`SESSIONS_CHANNEL`] with the session's key in hex
+//! ([`super::notify_session_ended`]), and the follower ends that session's streams on this
+//! node. Such a notification is not in the log: a node whose listening connection was down at
+//! that moment missed it, so after reconnecting the follower asks the audience which of its
+//! streams' sessions have ended ([`Audience::session_ended`]) and ends those.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::{watch, Notify};
-use tokio_postgres::{Client, Notification, Row, Statement};
+use tokio_postgres::{Client, Notification, Statement};
 use tokio_util::sync::CancellationToken;
 
 use super::conn::{store_error, Connector};
 use super::read::event_from_row;
 use super::{NOTIFY_CHANNEL, SESSIONS_CHANNEL};
-use crate::access::AccessChange;
+use crate::audience::SessionKey;
 use crate::hub::{Hub, HubEvent};
-use crate::store::accounts::TokenHash;
 use crate::store::{StoreError, StoreResult};
 
 /// Events read per query while catching up.
@@ -107,15 +105,13 @@ impl Follower {
             .map_err(store_error)?;
         let page = client
             .prepare(
-                "SELECT e.id, e.topic, e.url, a.kind, a.room, a.user_name \
-                 FROM events e LEFT JOIN access_changes a ON a.event_id = e.id \
-                 WHERE e.id > $1 ORDER BY e.id LIMIT $2",
+                "SELECT id, topic, url, note FROM events WHERE id > $1 ORDER BY id LIMIT $2",
             )
             .await
             .map_err(store_error)?;
         *backoff = MIN_BACKOFF;
         // Listening again after a gap: a sign-out notified meanwhile was missed.
-        self.end_signed_out_sessions(&client).await?;
+        self.end_ended_sessions().await;
         let mut tick = tokio::time::interval(SAFETY_NET);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Caught up first: anything committed before the LISTEN took effect is read here.
@@ -144,32 +140,21 @@ impl Follower {
         }
     }
 
-    /// Ends the streams of every session this node's streams were opened with that no longer
-    /// exists (signed out while this node was not listening).
-    async fn end_signed_out_sessions(&self, client: &Client) -> StoreResult<()> {
-        let held = self.hub.sessions();
-        if held.is_empty() {
-            return Ok(());
+    /// Ends the streams of every session this node's streams were opened with that has ended
+    /// (signed out while this node was not listening).
+    async fn end_ended_sessions(&self) {
+        let audience = self.hub.audience().clone();
+        for key in self.hub.sessions() {
+            if audience.session_ended(&key).await {
+                self.hub.end_session(&key);
+            }
         }
-        let hashes: Vec<&[u8]> = held.iter().map(|h| &h.0[..]).collect();
-        let rows = client
-            .query(
-                "SELECT token_hash FROM sessions WHERE token_hash = ANY($1)",
-                &[&hashes],
-            )
-            .await
-            .map_err(store_error)?;
-        let live: HashSet<Vec<u8>> = rows.iter().map(|r| r.get(0)).collect();
-        for hash in held.iter().filter(|h| !live.contains(&h.0[..])) {
-            self.hub.end_session(hash);
-        }
-        Ok(())
     }
 
-    /// Ends the streams of the session a sign-out notification names.
+    /// Ends the streams of the session an ended-session notification names.
     fn sign_out(&self, notification: &Notification) {
-        if let Some(hash) = token_hash_from_hex(notification.payload()) {
-            self.hub.end_session(&hash);
+        if let Some(key) = session_key_from_hex(notification.payload()) {
+            self.hub.end_session(&key);
         }
     }
 
@@ -196,10 +181,11 @@ impl Follower {
                     woken = true;
                 }
             }
+            let audience = self.hub.audience().clone();
             for row in &rows {
                 let event = event_from_row(row);
-                if let Some(change) = access_change(row, event.id) {
-                    self.hub.change_access(&change);
+                for revoked in audience.committed(&event) {
+                    self.hub.revoke(&revoked.principal, &revoked.topic);
                 }
                 self.hub
                     .publish(HubEvent::logged(event.id, &event.topic, &event.url));
@@ -213,37 +199,14 @@ impl Follower {
     }
 }
 
-/// The token hash a sign-out notified, from its hex payload.
-fn token_hash_from_hex(hex: &str) -> Option<TokenHash> {
-    let mut hash = [0; 32];
+/// The session key an ended session notified, from its hex payload.
+fn session_key_from_hex(hex: &str) -> Option<SessionKey> {
+    let mut key = [0; 32];
     if hex.len() != 64 || !hex.is_ascii() {
         return None;
     }
-    for (byte, pair) in hash.iter_mut().zip(hex.as_bytes().chunks(2)) {
+    for (byte, pair) in key.iter_mut().zip(hex.as_bytes().chunks(2)) {
         *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
     }
-    Some(TokenHash(hash))
-}
-
-/// The membership change logged with the event of `row`, if any.
-fn access_change(row: &Row, event_id: i64) -> Option<AccessChange> {
-    let kind: Option<&str> = row.get(3);
-    let (room, user): (String, String) = (row.get::<_, Option<_>>(4)?, row.get::<_, Option<_>>(5)?);
-    Some(match kind? {
-        "private" => AccessChange::MadePrivate {
-            room,
-            creator: user,
-            event_id,
-        },
-        "add" => AccessChange::Granted {
-            room,
-            user,
-            event_id,
-        },
-        _ => AccessChange::Revoked {
-            room,
-            user,
-            event_id,
-        },
-    })
+    Some(SessionKey(key))
 }

@@ -1,9 +1,9 @@
 //! Recognising, from a connection's first bytes, a request this path may take: a complete
-//! HTTP/1.1 `GET /api/events…` head with nothing unusual about it. Anything else is left to
+//! HTTP/1.1 `GET /api/events…` head (at the stream's path) with nothing unusual about it. Anything else is left to
 //! actix-web, which has the one implementation of every other case (errors included).
 
-/// How a request that opens an event stream starts.
-const STREAM_REQUEST_START: &[u8] = b"GET /api/events";
+/// How a request that opens an event stream starts, before its path.
+const METHOD: &[u8] = b"GET ";
 /// Headers a request may have and still be taken (more go to actix-web).
 const MAX_HEADERS: usize = 48;
 
@@ -26,11 +26,17 @@ pub struct StreamHead {
 
 /// Whether `start`, the first bytes read so far, may still become a stream request: false as
 /// soon as they cannot, so every other connection goes to actix-web after its first read.
-pub fn may_open_stream(start: &[u8]) -> bool {
-    let common = start.len().min(STREAM_REQUEST_START.len());
-    start[..common] == STREAM_REQUEST_START[..common]
+pub fn may_open_stream(start: &[u8], path: &str) -> bool {
+    let path = path.as_bytes();
+    let agrees = |expected: &[u8], at: usize| {
+        let got = start.get(at..).unwrap_or_default();
+        let common = got.len().min(expected.len());
+        got[..common] == expected[..common]
+    };
+    agrees(METHOD, 0)
+        && agrees(path, METHOD.len())
         && start
-            .get(STREAM_REQUEST_START.len())
+            .get(METHOD.len() + path.len())
             .is_none_or(|next| matches!(next, b' ' | b'?'))
 }
 
@@ -52,11 +58,11 @@ pub enum Parsed {
 /// other than one 0, `Transfer-Encoding`), `Expect`, `Upgrade`, `Connection: upgrade` or
 /// `Origin` (a cross-origin stream needs CORS headers, which actix-cors adds), with header
 /// values that are visible ASCII: what actix-web would read as the same request with no body.
-pub fn parse(bytes: &[u8]) -> Parsed {
+pub fn parse(bytes: &[u8], path: &str) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let parsed = request.parse(bytes);
-    if !may_open_stream(bytes) {
+    if !may_open_stream(bytes, path) {
         return match parsed {
             Ok(httparse::Status::Partial) => Parsed::Partial,
             _ => Parsed::Other,
@@ -75,7 +81,7 @@ pub fn parse(bytes: &[u8]) -> Parsed {
     let Ok(uri) = actix_web::http::Uri::try_from(target) else {
         return Parsed::Other;
     };
-    if uri.path() != "/api/events" || uri.scheme().is_some() || uri.authority().is_some() {
+    if uri.path() != path || uri.scheme().is_some() || uri.authority().is_some() {
         return Parsed::Other;
     }
     let mut head = StreamHead {
@@ -141,6 +147,10 @@ fn visible_ascii(value: &[u8]) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(bytes: &[u8]) -> Parsed {
+        super::parse(bytes, "/api/events")
+    }
 
     fn stream(bytes: &str) -> StreamHead {
         match parse(bytes.as_bytes()) {

@@ -1,14 +1,14 @@
-//! `GET /api/events?topic=…`: the light event stream.
+//! `GET /api/events?topic=…` (at the path the app chooses): the light event stream.
 //!
 //! The subscription is registered before the log is read, so an event committed while the
 //! replay is being read is either in the replay or arrives live (and is dropped by id if it
 //! is in both). The replay is coalesced per URL: each URL once, with its newest id.
 //!
-//! Private rooms: an exact topic of a private room the caller may not read refuses the whole
-//! stream before it starts (401 signed out, 403 otherwise), checked after the subscription is
-//! registered so that a revocation in between still reaches it as `forbidden`. Prefix
-//! selectors are not refused; the hub delivers, and the replay keeps, only what the caller may
-//! read at that moment.
+//! Restricted topics: an exact topic the caller may not read (the app's [`Audience`] says)
+//! refuses the whole stream before it starts (401 anonymous, 403 otherwise), checked after the
+//! subscription is registered so that a revocation in between still reaches it as
+//! `forbidden`. Prefix selectors are not refused; the hub delivers, and the replay keeps, only
+//! what the caller may read at that moment.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -17,14 +17,15 @@ use std::sync::Arc;
 use actix_web::http::header::HeaderName;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{wrong_method, AppState};
-use crate::auth::session::SessionToken;
-use crate::auth::{forbidden, not_signed_in, stream_session};
-use crate::error::ApiError;
+use actix_web::http::StatusCode;
+
+use crate::audience::{Audience, Credentials};
+use crate::error::{self, ApiError};
 use crate::sse::{changed_frame, event_stream, reset_frame, retry_frame, StreamPlan};
 use crate::store::LoggedEvent;
 use crate::stream_connection::ConnectionKill;
 use crate::topic::TopicSet;
+use crate::Nudge;
 
 /// The header EventSource resends its last id in.
 pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
@@ -33,12 +34,12 @@ const RETRY_BASE_MS: u64 = 1_000;
 /// Up to this much is added at random, spreading reconnections after a restart.
 const RETRY_JITTER_MS: u64 = 4_000;
 
-/// Mounts `/events`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Mounts the stream at `path`.
+pub fn configure(cfg: &mut web::ServiceConfig, path: &str) {
     cfg.service(
-        web::resource("/events")
+        web::resource(path)
             .route(web::get().to(subscribe))
-            .default_service(wrong_method()),
+            .default_service(web::route().to(error::method_not_allowed)),
     );
 }
 
@@ -58,8 +59,8 @@ pub struct StreamRequest {
     pub query: Vec<(String, String)>,
     /// The `Last-Event-ID` header, if any (it wins over the `lastEventId` parameter).
     pub last_event_id: Option<String>,
-    /// The session cookie's token, if it has one of the right shape.
-    pub session: Option<SessionToken>,
+    /// What could say who is asking, for the app's [`Audience::identify`].
+    pub credentials: Credentials,
     /// The client's address, for the cap on streams per address.
     pub client_ip: Option<IpAddr>,
 }
@@ -67,7 +68,7 @@ pub struct StreamRequest {
 async fn subscribe(
     req: HttpRequest,
     query: web::Query<Vec<(String, String)>>,
-    state: web::Data<AppState>,
+    state: web::Data<Nudge>,
 ) -> Result<HttpResponse, ApiError> {
     let request = StreamRequest {
         query: query.into_inner(),
@@ -75,8 +76,15 @@ async fn subscribe(
             .headers()
             .get(LAST_EVENT_ID)
             .map(|v| v.to_str().unwrap_or("not-ascii").to_owned()),
-        session: SessionToken::from_request(&req),
-        client_ip: state.limits.client_ip(&req),
+        credentials: Credentials {
+            cookies: req
+                .headers()
+                .get_all(actix_web::http::header::COOKIE)
+                .filter_map(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .collect(),
+        },
+        client_ip: state.limits().client_ip(&req),
     };
     let plan = open_stream(&state, request).await?;
     let (body, watch) = event_stream(plan);
@@ -95,15 +103,15 @@ async fn subscribe(
 /// Checks a stream request and subscribes it: the topics, who is asking and whether they may
 /// read them, the per-address cap; then the preface (`retry:`, and a reset or the replay).
 /// Everything that can refuse the stream happens here, before a byte of it is sent.
-pub async fn open_stream(state: &AppState, request: StreamRequest) -> Result<StreamPlan, ApiError> {
+pub async fn open_stream(state: &Nudge, request: StreamRequest) -> Result<StreamPlan, ApiError> {
     let StreamRequest {
         query,
         last_event_id,
-        session,
+        credentials,
         client_ip,
     } = request;
     // First, before anything costs: a client looping reconnections is refused here.
-    state.limits.check_stream_open(client_ip)?;
+    state.limits().check_stream_open(client_ip)?;
     let topics = TopicSet::parse(
         query
             .iter()
@@ -118,21 +126,22 @@ pub async fn open_stream(state: &AppState, request: StreamRequest) -> Result<Str
             .map(|(_, v)| v.clone())
     });
 
-    let (user, session) = stream_session(session, state).await?.unzip();
-    let user = user.as_ref().map(|u| u.as_str());
-    let slot = state.limits.open_stream(client_ip)?;
+    let audience: &dyn Audience = &**state.hub().audience();
+    let viewer = audience.identify(&credentials).await?;
+    let user = viewer.principal.as_deref();
+    let slot = state.limits().open_stream(client_ip)?;
     let topics = Arc::new(topics);
     // Opened with a session, it ends with it (sign-out or expiry).
-    let subscription = state.hub.subscribe_session(topics.clone(), user, session);
-    let access = state.hub.access();
-    if topics
-        .exact()
-        .any(|topic| !access.may_read_topic(topic, user))
-    {
+    let subscription = state.hub().subscribe_as(topics.clone(), &viewer);
+    if topics.exact().any(|topic| !audience.may_read(user, topic)) {
         return Err(if user.is_none() {
-            not_signed_in()
+            ApiError::client(StatusCode::UNAUTHORIZED, "not_signed_in", "sign in first")
         } else {
-            forbidden()
+            ApiError::client(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "you may not read one of these topics",
+            )
         });
     }
     let mut preface = vec![retry_frame(RETRY_BASE_MS, RETRY_JITTER_MS)];
@@ -140,18 +149,18 @@ pub async fn open_stream(state: &AppState, request: StreamRequest) -> Result<Str
     if let Some(raw) = last_event_id.filter(|raw| !raw.is_empty()) {
         match parse_last_event_id(&raw) {
             Err(_) => {
-                let range = state.store.log_range().await?;
+                let range = state.log().log_range().await?;
                 covered_through = range.head;
                 preface.push(reset_frame(range.head, "invalid_id"));
             }
             Ok(id) => {
-                let max = match state.config.max_replay_events {
+                let max = match state.settings().max_replay_events {
                     0 => usize::MAX,
                     max => max,
                 };
                 // The range and the events come from one snapshot: an id the range allows
                 // lost nothing to retention before the events were read.
-                let replay = state.store.replay(id, &topics, max).await?;
+                let replay = state.log().replay(id, &topics, max).await?;
                 let range = replay.range;
                 // Everything up to the head is in the replay (or the reset stands for it), so
                 // a live event at or below it is a duplicate.
@@ -166,7 +175,9 @@ pub async fn open_stream(state: &AppState, request: StreamRequest) -> Result<Str
                     preface.push(reset_frame(range.head, "too_many_missed"));
                 } else {
                     let mut missed = replay.events;
-                    missed.retain(|e| access.may_read_topic(&e.topic, user));
+                    missed.retain(|e| {
+                        !audience.is_restricted(&e.topic) || audience.may_read(user, &e.topic)
+                    });
                     preface.extend(
                         coalesce(missed)
                             .iter()
@@ -181,11 +192,11 @@ pub async fn open_stream(state: &AppState, request: StreamRequest) -> Result<Str
         preface,
         covered_through,
         subscription,
-        heartbeat: state.config.heartbeat(),
+        heartbeat: state.settings().heartbeat,
         // Shared by every stream, and polled only by a write that is blocked (and by the task
         // that ends an actix-web connection, once): streams do not poll it per event, since
         // shutdown closes their subscriptions (see `Hub::shutdown`).
-        shutdown: state.hub.shutdown_token(),
+        shutdown: state.hub().shutdown_token(),
         slot,
     })
 }
@@ -216,6 +227,7 @@ mod tests {
             id,
             topic: "t".into(),
             url: url.into(),
+            note: None,
         }
     }
 

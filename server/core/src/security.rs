@@ -10,7 +10,7 @@ use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::{web, ResponseError};
 
 use crate::error::ApiError;
-use crate::routes::AppState;
+use crate::Nudge;
 
 /// The page, its modules, the SW loader and the wasm all come from this origin; nothing runs
 /// inline; the only code generation allowed is compiling WebAssembly.
@@ -94,10 +94,10 @@ pub async fn same_origin_writes(
 /// `X-Forwarded-Proto` (and `Forwarded`) are what a client wants them to be unless a proxy
 /// sets them, so they count only with `--trust-forwarded-for`.
 fn is_own_origin(req: &ServiceRequest, origin: &str) -> bool {
-    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+    let Some(state) = req.app_data::<web::Data<Nudge>>() else {
         return false;
     };
-    let config = &state.config;
+    let config = state.settings();
     if !config.public_origin.is_empty() {
         return config
             .public_origin

@@ -6,8 +6,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::AppState;
 use crate::error::ApiError;
+use crate::Nudge;
 
 /// Mounts `/healthz`, `/readyz` and `/metrics`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -31,7 +31,7 @@ fn is_local_and_direct(req: &HttpRequest) -> bool {
 /// read it.
 async fn connections(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<Nudge>,
 ) -> Result<HttpResponse, ApiError> {
     if !is_local_and_direct(&req) {
         return Err(ApiError::client(
@@ -40,7 +40,7 @@ async fn connections(
             "the connection log is served to clients on this machine only",
         ));
     }
-    if !state.connections.enabled() {
+    if !state.connections().enabled() {
         return Err(ApiError::not_found(
             "connection_log_off",
             "start nudge with --connection-log N to keep this log",
@@ -48,22 +48,22 @@ async fn connections(
     }
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(json!({ "connections": state.connections.snapshot() })))
+        .json(json!({ "connections": state.connections().snapshot() })))
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+async fn metrics(state: web::Data<Nudge>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
-        .body(state.metrics.render(&state.hub))
+        .body(state.metrics().render(state.hub()))
 }
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.store.ping().await?;
+async fn readyz(state: web::Data<Nudge>) -> Result<HttpResponse, ApiError> {
+    state.log().ping().await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
 }
 

@@ -12,7 +12,6 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::{AsyncMessage, Client, NoTls, Notification};
 
-use super::read::Reader;
 use crate::store::{StoreError, StoreResult};
 
 /// Longest wait for a new connection.
@@ -124,14 +123,23 @@ impl Connector {
     }
 }
 
+/// A connection with its statements prepared, as a [`Pool`] keeps it.
+pub trait Prepare: Sized + Send + 'static {
+    /// Prepares the statements on a new connection.
+    fn prepare(client: Client) -> impl std::future::Future<Output = StoreResult<Self>> + Send;
+
+    /// The connection.
+    fn client(&self) -> &Client;
+}
+
 /// Read connections, each with its statements prepared, at most [`MAX_READERS`] at once.
-pub struct Pool {
+pub struct Pool<Reader> {
     connector: Arc<Connector>,
     idle: Arc<Mutex<Vec<Reader>>>,
     permits: Arc<Semaphore>,
 }
 
-impl Pool {
+impl<Reader: Prepare> Pool<Reader> {
     /// An empty pool; connections open on demand.
     pub fn new(connector: Arc<Connector>) -> Self {
         Self {
@@ -142,7 +150,7 @@ impl Pool {
     }
 
     /// A live read connection, or `Unavailable` when none can be had in time.
-    pub async fn get(&self) -> StoreResult<Pooled> {
+    pub async fn get(&self) -> StoreResult<Pooled<Reader>> {
         let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| StoreError::Unavailable("every read connection is busy".into()))?
@@ -151,7 +159,7 @@ impl Pool {
             let candidate = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             match candidate {
                 // A connection the server closed (a restart) is dropped here, not used.
-                Some(reader) if reader.client.is_closed() => continue,
+                Some(reader) if reader.client().is_closed() => continue,
                 other => break other,
             }
         };
@@ -174,13 +182,13 @@ impl Pool {
 }
 
 /// A read connection on loan; it goes back to the pool on drop unless it was lost.
-pub struct Pooled {
+pub struct Pooled<Reader: Prepare> {
     reader: Option<Reader>,
     idle: Arc<Mutex<Vec<Reader>>>,
     _permit: OwnedSemaphorePermit,
 }
 
-impl std::ops::Deref for Pooled {
+impl<Reader: Prepare> std::ops::Deref for Pooled<Reader> {
     type Target = Reader;
 
     fn deref(&self) -> &Reader {
@@ -188,10 +196,10 @@ impl std::ops::Deref for Pooled {
     }
 }
 
-impl Drop for Pooled {
+impl<Reader: Prepare> Drop for Pooled<Reader> {
     fn drop(&mut self) {
         if let Some(reader) = self.reader.take() {
-            if !reader.client.is_closed() {
+            if !reader.client().is_closed() {
                 self.idle
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())

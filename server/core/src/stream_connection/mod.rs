@@ -42,11 +42,11 @@ use tokio::net::TcpStream;
 
 pub use replayed::{ConnectionKill, Replayed};
 
-use crate::auth::session::SessionToken;
+use crate::audience::Credentials;
 use crate::metrics::{log_response, ResponseLabels};
-use crate::routes::events::{open_stream, StreamRequest, EVENT_STREAM_HEADERS};
-use crate::routes::AppState;
 use crate::security::SECURITY_HEADERS;
+use crate::stream::{open_stream, StreamRequest, EVENT_STREAM_HEADERS};
+use crate::Nudge;
 use crate::sse::{event_stream, StreamPlan, StreamWatch, OVERFLOW_GRACE};
 use head::Parsed;
 
@@ -57,8 +57,6 @@ const FIRST_REQUEST_WAIT: Duration = Duration::from_secs(5);
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// The first read's buffer: a browser's stream request with its cookies fits.
 const FIRST_READ_BYTES: usize = 2048;
-/// The route pattern actix-web reports for the same endpoint, so metrics add up.
-const ROUTE: &str = "/api/events";
 
 /// What became of a new connection.
 pub enum Claim {
@@ -84,15 +82,16 @@ pub struct ClaimedStream {
 /// The head is read here until it is complete, whatever the request, so that a head has one
 /// deadline in all: one that does not arrive in time is answered `408` here, as actix-web
 /// answers it, rather than handed to actix-web for a deadline of its own.
-pub async fn claim(mut io: TcpStream, state: &AppState) -> Claim {
+pub async fn claim(mut io: TcpStream, state: &Nudge) -> Claim {
     let deadline = tokio::time::Instant::now() + FIRST_REQUEST_WAIT;
-    let write_timeout = state.config.write_timeout();
+    let write_timeout = state.settings().write_timeout;
+    let path = state.settings().stream_path.as_str();
     let dispatch =
         |read: BytesMut, io| Claim::Dispatch(Replayed::new(read.freeze(), io, write_timeout));
-    let shutdown = state.hub.shutdown_token();
+    let shutdown = state.hub().shutdown_token();
     let mut read = BytesMut::with_capacity(FIRST_READ_BYTES);
     let head = loop {
-        match head::parse(&read) {
+        match head::parse(&read, path) {
             Parsed::Stream(head) => break head,
             Parsed::Partial if read.len() < MAX_HEAD_BYTES => {}
             Parsed::Partial | Parsed::Other => return dispatch(read, io),
@@ -123,9 +122,11 @@ pub async fn claim(mut io: TcpStream, state: &AppState) -> Claim {
     let request = StreamRequest {
         query,
         last_event_id: head.last_event_id,
-        session: SessionToken::from_cookie_headers(head.cookies.iter().map(String::as_str)),
+        credentials: Credentials {
+            cookies: head.cookies,
+        },
         client_ip: state
-            .limits
+            .limits()
             .client_ip_of(head.forwarded_for.as_deref(), peer),
     };
     // Boxed: this future is the connection's for its whole life, and should not be as large
@@ -159,31 +160,33 @@ async fn request_timeout(io: &mut TcpStream, write_timeout: Duration) {
 impl ClaimedStream {
     /// Logs and counts the response as actix-web would, then writes the stream until it ends
     /// or the client goes.
-    pub async fn serve(self, state: &AppState) {
+    pub async fn serve(self, state: &Nudge) {
         let Self {
             mut io,
             plan,
             target,
             started,
         } = self;
+        // The route pattern actix-web reports for the same endpoint, so metrics add up.
+        let route = state.settings().stream_path.as_str();
         let labels = ResponseLabels {
             method: "GET".to_owned(),
-            route: ROUTE.to_owned(),
+            route: route.to_owned(),
             status: 200,
         };
-        log_response(&labels, ROUTE, started);
-        state.metrics.count_response(&labels);
-        if state.connections.enabled() {
-            let id = state.connections.number();
+        log_response(&labels, route, started);
+        state.metrics().count_response(&labels);
+        if state.connections().enabled() {
+            let id = state.connections().number();
             state
-                .connections
+                .connections()
                 .record(id.0, "HTTP/1.1".to_owned(), format!("GET {target}"));
         }
         drop((labels, target));
         // Frames are small and should leave at once.
         let _ = io.set_nodelay(true);
         let (body, watch) = event_stream(plan);
-        if write_stream(&mut io, body, watch, state.config.write_timeout())
+        if write_stream(&mut io, body, watch, state.settings().write_timeout)
             .await
             .is_ok()
         {
