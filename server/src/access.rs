@@ -1,16 +1,23 @@
-//! Who may read which room, held in memory so that every delivery can ask without a query.
+//! Who may read which room, held in memory so that every delivery can ask without a query:
+//! Watercooler's [`nudge::Audience`].
 //!
 //! Rooms are public unless marked private; a private room is readable by its members only. The
-//! store fills this view when it opens and changes it, in commit order, after each commit that
-//! changed a membership and before it publishes that commit's events: so an event committed
-//! after a revocation never reaches the revoked member, and the answer to the revoking request
-//! comes after the view already says so. The event stream (replay and live) and the HTTP reads
-//! all ask this one view.
+//! store fills this view when it opens; a membership change is logged with a note
+//! ([`AccessChange::note`]) on the event that announces it, and every node applies it when
+//! nudge shows it that committed event ([`RoomAudience::committed`]), in commit order and
+//! before that event is published: so an event committed after a revocation never reaches the
+//! revoked member, and the answer to the revoking request comes after the view already says
+//! so. The event stream (replay and live) and the HTTP reads all ask this one view.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard};
 
+use async_trait::async_trait;
+use nudge::{ApiError, Audience, Credentials, LoggedEvent, Revocation, SessionKey, Viewer};
+
+use crate::auth::session::{SessionToken, COOKIE_NAME};
 use crate::domain::room_of_topic;
+use crate::store::accounts::{Accounts, TokenHash};
 
 /// The private rooms and their members, as the store has them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,9 +61,40 @@ pub enum AccessChange {
 }
 
 impl AccessChange {
-    /// Whether it takes access away from someone (rather than giving it).
-    pub fn narrows(&self) -> bool {
-        !matches!(self, Self::Granted { .. })
+    /// The note logged with the change's event, which every node reads back with
+    /// [`AccessChange::from_note`]: `kind room user`, tab-separated (names hold no tabs).
+    pub fn note(&self) -> String {
+        let (kind, room, user) = match self {
+            Self::MadePrivate { room, creator, .. } => ("private", room, creator),
+            Self::Granted { room, user, .. } => ("add", room, user),
+            Self::Revoked { room, user, .. } => ("remove", room, user),
+        };
+        format!("{kind}\t{room}\t{user}")
+    }
+
+    /// The change a logged note describes, for the event `event_id`.
+    pub fn from_note(note: &str, event_id: i64) -> Option<Self> {
+        let mut parts = note.splitn(3, '\t');
+        let (kind, room, user) = (parts.next()?, parts.next()?, parts.next()?);
+        let (room, user) = (room.to_owned(), user.to_owned());
+        Some(match kind {
+            "private" => Self::MadePrivate {
+                room,
+                creator: user,
+                event_id,
+            },
+            "add" => Self::Granted {
+                room,
+                user,
+                event_id,
+            },
+            "remove" => Self::Revoked {
+                room,
+                user,
+                event_id,
+            },
+            _ => return None,
+        })
     }
 }
 
@@ -77,9 +115,16 @@ impl AccessView {
         *self.state.write().unwrap_or_else(|p| p.into_inner()) = snapshot;
     }
 
-    /// Applies one committed change.
+    /// Applies one committed change, unless the view already holds it (a change at or below
+    /// the view's version: loaded from a snapshot that had it).
     pub fn apply(&self, change: &AccessChange) {
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let (AccessChange::MadePrivate { event_id, .. }
+        | AccessChange::Granted { event_id, .. }
+        | AccessChange::Revoked { event_id, .. }) = change;
+        if *event_id <= state.version {
+            return;
+        }
         match change {
             AccessChange::MadePrivate {
                 room,
@@ -150,9 +195,120 @@ pub fn allowed(members: Option<&HashSet<String>>, user: Option<&str>) -> bool {
     }
 }
 
+/// Watercooler's answer to nudge's questions: who opens a stream (the session cookie), who may
+/// read a room's topic (its members, when it is private), and what a logged membership change
+/// does (the view changes; a revocation ends the room's topic on the member's streams).
+pub struct RoomAudience {
+    view: AccessView,
+    accounts: OnceLock<Arc<dyn Accounts>>,
+}
+
+impl RoomAudience {
+    /// An audience over `view`; sessions are looked up once [`RoomAudience::set_accounts`] is
+    /// called (until then every stream is anonymous).
+    pub fn new(view: AccessView) -> Self {
+        Self {
+            view,
+            accounts: OnceLock::new(),
+        }
+    }
+
+    /// Where sessions are looked up.
+    pub fn set_accounts(&self, accounts: Arc<dyn Accounts>) {
+        let _ = self.accounts.set(accounts);
+    }
+}
+
+#[async_trait]
+impl Audience for RoomAudience {
+    async fn identify(&self, credentials: &Credentials) -> Result<Viewer, ApiError> {
+        let (Some(accounts), Some(token)) = (
+            self.accounts.get(),
+            credentials
+                .cookie(COOKIE_NAME)
+                .and_then(SessionToken::from_cookie_value),
+        ) else {
+            return Ok(Viewer::default());
+        };
+        let token_hash = token.hash();
+        let Some(live) = accounts.live_session(token_hash).await? else {
+            return Ok(Viewer::default());
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let left_ms = u64::try_from(i128::from(live.expires_at_ms) - now_ms as i128).unwrap_or(0);
+        Ok(Viewer {
+            principal: Some(Arc::from(live.user.as_str())),
+            session: Some(nudge::StreamSession {
+                key: SessionKey(token_hash.0),
+                expires_at: tokio::time::Instant::now()
+                    + std::time::Duration::from_millis(left_ms),
+            }),
+        })
+    }
+
+    fn is_restricted(&self, topic: &str) -> bool {
+        room_of_topic(topic).is_some_and(|room| self.view.is_private(room))
+    }
+
+    fn may_read(&self, principal: Option<&str>, topic: &str) -> bool {
+        self.view.may_read_topic(topic, principal)
+    }
+
+    async fn session_ended(&self, key: &SessionKey) -> bool {
+        match self.accounts.get() {
+            Some(accounts) => matches!(accounts.live_session(TokenHash(key.0)).await, Ok(None)),
+            None => false,
+        }
+    }
+
+    fn committed(&self, event: &LoggedEvent) -> Vec<Revocation> {
+        let Some(change) = event
+            .note
+            .as_deref()
+            .and_then(|note| AccessChange::from_note(note, event.id))
+        else {
+            return Vec::new();
+        };
+        self.view.apply(&change);
+        match change {
+            AccessChange::Revoked { room, user, .. } => vec![Revocation {
+                principal: user,
+                topic: format!("rooms/{room}"),
+            }],
+            _ => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_note_reads_back_as_its_change() {
+        for change in [
+            AccessChange::MadePrivate {
+                room: "x".into(),
+                creator: "Zoë B".into(),
+                event_id: 3,
+            },
+            AccessChange::Granted {
+                room: "x".into(),
+                user: "bob".into(),
+                event_id: 3,
+            },
+            AccessChange::Revoked {
+                room: "x".into(),
+                user: "bob".into(),
+                event_id: 3,
+            },
+        ] {
+            assert_eq!(AccessChange::from_note(&change.note(), 3), Some(change));
+        }
+        assert_eq!(AccessChange::from_note("other", 3), None);
+    }
 
     #[test]
     fn private_rooms_are_for_members_only() {

@@ -266,6 +266,29 @@ impl Config {
     pub fn heartbeat(&self) -> Duration {
         Duration::from_secs(self.heartbeat_secs.max(1))
     }
+
+    /// What nudge runs with, from these settings.
+    pub fn nudge_settings(&self) -> nudge::Settings {
+        nudge::Settings {
+            stream_path: "/api/events".to_owned(),
+            heartbeat: self.heartbeat(),
+            subscriber_buffer: self.subscriber_buffer,
+            send_buffer_bytes: self.send_buffer_bytes,
+            write_timeout: self.write_timeout(),
+            max_streams_per_address: self.max_streams_per_address,
+            stream_open_rate_per_address: self.stream_open_rate_per_address,
+            stream_open_burst: self.stream_open_burst,
+            max_replay_events: self.max_replay_events,
+            trust_forwarded_for: self.trust_forwarded_for,
+            public_origin: self.public_origin.clone(),
+            cors_origins: self.cors_origins.clone(),
+            retention: nudge::Retention {
+                max_events: self.retain_events,
+                max_age_secs: self.retain_secs,
+            },
+            connection_log: self.connection_log,
+        }
+    }
 }
 
 fn read_table(path: &Path) -> anyhow::Result<toml::Table> {

@@ -1,6 +1,6 @@
 //! The `nudge` binary: reads its configuration and runs the server until SIGTERM or Ctrl-C.
 
-use nudge_server::{Application, Config};
+use watercooler::{Application, Config};
 use tracing_subscriber::EnvFilter;
 
 #[actix_web::main]

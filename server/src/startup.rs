@@ -10,18 +10,15 @@ use std::time::Duration;
 use actix_server::Server;
 use anyhow::Context;
 
+use nudge::{tls, Hub};
+
 use crate::auth::password::Hasher;
 use crate::auth::throttle::LoginThrottle;
-use crate::connections::ConnectionLog;
-use crate::hub::Hub;
 use crate::limits::Limits;
-use crate::listeners;
-use crate::metrics::Metrics;
 use crate::presence::Presence;
-use crate::routes::AppState;
+use crate::routes::{self, AppState};
 use crate::store::metered::MeteredStore;
-use crate::store::{self, Retention};
-use crate::tls;
+use crate::store::{self, Backend};
 use crate::Config;
 
 /// How often retention runs.
@@ -38,33 +35,25 @@ pub struct Application {
 impl Application {
     /// Opens the store, binds the listener and builds the server, without serving yet.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let hub = Hub::new(config.subscriber_buffer);
-        let metrics = Metrics::new();
-        let (store, accounts) = store::open_with_accounts(&config, hub.clone()).await?;
-        let store = Arc::new(MeteredStore::new(store, metrics.clone()));
+        let backend = match &config.database_url {
+            Some(url) => Backend::Postgres(url.clone()),
+            None => Backend::Sqlite(config.data_dir.clone()),
+        };
+        let opened = store::open(backend, config.nudge_settings()).await?;
+        let nudge = opened.nudge.clone();
         let state = AppState {
-            store,
-            accounts,
-            metrics,
-            hub,
+            store: Arc::new(MeteredStore::new(opened.store, nudge.metrics().clone())),
+            accounts: opened.accounts,
+            access: opened.access,
+            nudge,
             presence: Presence::new(Duration::from_secs(config.presence_ttl_secs)),
-            connections: ConnectionLog::new(config.connection_log),
-            limits: Limits::new(
-                config.write_rate_per_address,
-                config.write_burst,
-                config.max_streams_per_address,
-                config.trust_forwarded_for,
-            )
-            .with_session_rate(config.write_rate_per_session, config.session_write_burst)
-            .with_room_rate(
-                config.rooms_per_hour_per_address,
-                config.rooms_per_hour_per_account,
-                config.room_burst,
-            )
-            .with_stream_open_rate(
-                config.stream_open_rate_per_address,
-                config.stream_open_burst,
-            ),
+            limits: Limits::new(config.write_rate_per_address, config.write_burst)
+                .with_session_rate(config.write_rate_per_session, config.session_write_burst)
+                .with_room_rate(
+                    config.rooms_per_hour_per_address,
+                    config.rooms_per_hour_per_account,
+                    config.room_burst,
+                ),
             hasher: Hasher::new(
                 config.hash_concurrency,
                 Duration::from_millis(config.hash_wait_ms),
@@ -83,7 +72,12 @@ impl Application {
         let local_addr = listener.local_addr()?;
         let tls = match state.config.tls_bind {
             Some(addr) => {
-                let (cert, key) = tls::certificate_files(&state.config)?;
+                let config = &state.config;
+                let (cert, key) = tls::certificate_files(
+                    config.tls_cert.as_deref(),
+                    config.tls_key.as_deref(),
+                    config.tls_self_signed.then_some(config.data_dir.as_path()),
+                )?;
                 let tls_config = tls::server_config(&cert, &key)?;
                 let listener =
                     TcpListener::bind(addr).with_context(|| format!("binding {addr} for TLS"))?;
@@ -95,7 +89,14 @@ impl Application {
             Some((listener, _)) => Some(listener.local_addr()?),
             None => None,
         };
-        let server = listeners::serve(&state, listener, tls)?;
+        let app_state = state.clone();
+        let server = nudge::serve(&state.nudge, listener, tls, move || {
+            let state = app_state.clone();
+            state
+                .nudge
+                .app()
+                .configure(|cfg| routes::configure(cfg, &state))
+        })?;
         Ok(Self {
             server,
             local_addr,
@@ -121,7 +122,12 @@ impl Application {
 
     /// The hub, for tests that count subscribers.
     pub fn hub(&self) -> Hub {
-        self.state.hub.clone()
+        self.state.nudge.hub().clone()
+    }
+
+    /// nudge, for tests that look beneath the chat.
+    pub fn nudge(&self) -> nudge::Nudge {
+        self.state.nudge.clone()
     }
 
     /// The presence, for tests that watch it being swept.
@@ -141,11 +147,11 @@ impl Application {
         let pruner = tokio::spawn(prune_periodically(state.clone()));
         let presence_sweeper = tokio::spawn(sweep_presence(state.presence.clone()));
         let shutdown = {
-            let hub = state.hub.clone();
+            let nudge = state.nudge.clone();
             async move {
                 wait_for_signal().await;
                 tracing::info!("shutting down: ending streams and finishing requests");
-                hub.shutdown();
+                nudge.end_streams();
                 handle.stop(true).await;
             }
         };
@@ -158,15 +164,14 @@ impl Application {
 }
 
 async fn prune_periodically(state: AppState) {
-    let retention = Retention {
-        max_events: state.config.retain_events,
-        max_age_secs: state.config.retain_secs,
-    };
+    let retention = state.nudge.settings().retention;
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     loop {
         tick.tick().await;
         state.limits.forget_idle();
+        state.nudge.limits().forget_idle();
         state.login_throttle.forget_idle();
+        // The chat's store prunes the log and then its own old rows.
         match state.store.prune(retention).await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "pruned the event log"),

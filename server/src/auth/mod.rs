@@ -1,7 +1,7 @@
 //! Who is asking, and whether they may use a room.
 //!
 //! Public rooms need no sign-in, exactly as before accounts existed. A private room needs a
-//! signed-in member: 401 for nobody, 403 for anyone else. Membership is asked of the hub's
+//! signed-in member: 401 for nobody, 403 for anyone else. Membership is asked of the
 //! [`AccessView`](crate::access::AccessView), the same view that filters event delivery, so a
 //! read and a nudge never disagree.
 //!
@@ -19,13 +19,10 @@ use actix_web::HttpRequest;
 use crate::domain::{RoomName, UserName};
 use crate::error::ApiError;
 use crate::http_cache::{REVALIDATE, REVALIDATE_PRIVATE};
-use crate::hub::StreamSession;
 use crate::routes::AppState;
-use crate::store::accounts::AccountError;
 use session::SessionToken;
 
-/// The signed-in user, when the request carries a live session. On a backend without
-/// accounts nobody is signed in.
+/// The signed-in user, when the request carries a live session.
 pub async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<Option<UserName>, ApiError> {
     session_user(SessionToken::from_request(req), state).await
 }
@@ -36,50 +33,14 @@ pub async fn session_user(
     state: &AppState,
 ) -> Result<Option<UserName>, ApiError> {
     match token {
-        Some(token) if state.accounts.available() => {
-            Ok(state.accounts.session_user(token.hash()).await?)
-        }
-        _ => Ok(None),
+        Some(token) => Ok(state.accounts.session_user(token.hash()).await?),
+        None => Ok(None),
     }
 }
 
-/// The user of a session token and the session as a stream keeps it (to end with it), when it
-/// names a live session.
-pub async fn stream_session(
-    token: Option<SessionToken>,
-    state: &AppState,
-) -> Result<Option<(UserName, StreamSession)>, ApiError> {
-    let Some(token) = token.filter(|_| state.accounts.available()) else {
-        return Ok(None);
-    };
-    let token_hash = token.hash();
-    let Some(live) = state.accounts.live_session(token_hash).await? else {
-        return Ok(None);
-    };
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let left_ms = u64::try_from(i128::from(live.expires_at_ms) - now_ms as i128).unwrap_or(0);
-    let session = StreamSession {
-        token_hash,
-        expires_at: tokio::time::Instant::now() + std::time::Duration::from_millis(left_ms),
-    };
-    Ok(Some((live.user, session)))
-}
-
-/// The signed-in user, or 401 (501 on a backend without accounts).
+/// The signed-in user, or 401.
 pub async fn require_user(req: &HttpRequest, state: &AppState) -> Result<UserName, ApiError> {
-    ensure_available(state)?;
     signed_in(req, state).await?.ok_or_else(not_signed_in)
-}
-
-/// 501 on a backend without accounts.
-pub fn ensure_available(state: &AppState) -> Result<(), ApiError> {
-    if state.accounts.available() {
-        Ok(())
-    } else {
-        Err(AccountError::NotImplemented.into())
-    }
 }
 
 /// The 401 of anything that needs a session.
@@ -123,7 +84,7 @@ pub async fn room_access(
     state: &AppState,
     room: &RoomName,
 ) -> Result<RoomAccess, ApiError> {
-    if !state.hub.access().is_private(room.as_str()) {
+    if !state.access.is_private(room.as_str()) {
         return Ok(RoomAccess::Public);
     }
     room_access_as(signed_in(req, state).await?, state, room)
@@ -135,7 +96,7 @@ pub fn room_access_as(
     state: &AppState,
     room: &RoomName,
 ) -> Result<RoomAccess, ApiError> {
-    let access = state.hub.access();
+    let access = &state.access;
     if !access.is_private(room.as_str()) {
         return Ok(RoomAccess::Public);
     }

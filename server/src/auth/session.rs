@@ -45,14 +45,16 @@ impl SessionToken {
             .flat_map(|value| value.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
             .find(|(name, _)| *name == COOKIE_NAME)
-            .map(|(_, value)| value.trim_matches('"'))
-            .filter(|value| {
-                value.len() == TOKEN_CHARS
-                    && URL_SAFE_NO_PAD
-                        .decode(value)
-                        .is_ok_and(|bytes| bytes.len() == 32)
-            })
-            .map(|value| Self(value.to_owned()))
+            .and_then(|(_, value)| Self::from_cookie_value(value.trim_matches('"')))
+    }
+
+    /// The token a session cookie's value holds, when it has the right shape.
+    pub fn from_cookie_value(value: &str) -> Option<Self> {
+        let shaped = value.len() == TOKEN_CHARS
+            && URL_SAFE_NO_PAD
+                .decode(value)
+                .is_ok_and(|bytes| bytes.len() == 32);
+        shaped.then(|| Self(value.to_owned()))
     }
 
     /// What the server stores in the token's place.

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::{wrong_method, AppState};
 use crate::auth::session::{clear_cookie, over_tls, SessionToken};
-use crate::auth::{ensure_available, require_user};
+use crate::auth::require_user;
 use crate::domain::{validate_password, UserName};
 use crate::error::ApiError;
 use crate::http_cache::NEVER_STORE;
@@ -60,7 +60,6 @@ async fn register(
     body: web::Json<Credentials>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    ensure_available(&state)?;
     let Credentials { name, password } = body.into_inner();
     let name = UserName::parse(&name)?;
     // zxcvbn takes milliseconds on a long password: not on the async threads.
@@ -91,14 +90,13 @@ async fn login(
     body: web::Json<Credentials>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    ensure_available(&state)?;
     let Credentials { name, password } = body.into_inner();
     // A name that could never register is just another unknown user.
     let name = UserName::parse(&name).ok();
     let key = name.as_ref().map(UserName::key);
     state
         .login_throttle
-        .attempt(key.as_deref(), state.limits.client_ip(&req))?;
+        .attempt(key.as_deref(), state.nudge.limits().client_ip(&req))?;
     let stored = match &name {
         Some(name) => state.accounts.credentials(name).await?,
         None => None,
@@ -122,12 +120,11 @@ async fn login(
 }
 
 async fn logout(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    ensure_available(&state)?;
     if let Some(token) = SessionToken::from_request(&req) {
         state.accounts.end_session(token.hash()).await?;
         // Its streams end too: they must not carry private rooms' nudges past the sign-out.
         // (On PostgreSQL every other node hears of it from the store.)
-        state.hub.end_session(&token.hash());
+        state.nudge.end_session(&nudge::SessionKey(token.hash().0));
     }
     Ok(HttpResponse::NoContent()
         .insert_header((header::SET_COOKIE, clear_cookie(over_tls(&req))))

@@ -1,8 +1,6 @@
 //! HTTP endpoints, one file per group, each with a `configure` function.
 
 pub mod auth;
-pub mod events;
-pub mod health;
 pub mod members;
 pub mod messages;
 pub mod presence;
@@ -13,8 +11,8 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, Route};
 
+use crate::access::AccessView;
 use crate::error::{self, ApiError};
-use crate::hub::Hub;
 use crate::presence::Presence;
 use crate::store::accounts::Accounts;
 use crate::store::Store;
@@ -23,21 +21,19 @@ use crate::Config;
 /// What every handler may use. Handlers see the store only through its trait.
 #[derive(Clone)]
 pub struct AppState {
-    /// The storage and fan-out engine.
+    /// nudge: the log, the streams, the metrics.
+    pub nudge: nudge::Nudge,
+    /// Rooms and messages.
     pub store: Arc<dyn Store>,
     /// Users, sessions and private rooms, kept by the same backend.
     pub accounts: Arc<dyn Accounts>,
-    /// This node's fan-out to its streams.
-    pub hub: Hub,
+    /// Who may read which room (what the audience of the streams answers from).
+    pub access: AccessView,
     /// Ephemeral presence.
     pub presence: Presence,
     /// The settings the server runs with.
     pub config: Arc<Config>,
-    /// What `/metrics` reports.
-    pub metrics: Arc<crate::metrics::Metrics>,
-    /// Requests per connection, when enabled.
-    pub connections: crate::connections::ConnectionLog,
-    /// Rate limits and stream caps.
+    /// Write and room rate limits.
     pub limits: crate::limits::Limits,
     /// Password hashing, a bounded number at once.
     pub hasher: crate::auth::password::Hasher,
@@ -47,8 +43,10 @@ pub struct AppState {
     pub known_rooms: rooms::KnownRooms,
 }
 
-/// Mounts the API (with JSON errors for unknown routes) and then the static web app.
-pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
+/// Mounts the API (with JSON errors for unknown routes, and the write rate limits) and then the
+/// static web app; nudge's app ([`nudge::Nudge::app`]) already has the event stream.
+pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
+    let config = &state.config;
     cfg.app_data(
         web::JsonConfig::default()
             .limit(config.max_body_bytes)
@@ -56,16 +54,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
     )
     // Bodies read whole (`web::Bytes`, `String`) have the same limit as JSON ones.
     .app_data(web::PayloadConfig::new(config.max_body_bytes))
+    .app_data(web::Data::new(error::BodyLimit(config.max_body_bytes)))
     .app_data(web::QueryConfig::default().error_handler(error::query_error))
     .app_data(web::PathConfig::default().error_handler(error::path_error))
-    .configure(health::configure)
+    .app_data(web::Data::new(state.clone()))
+    .app_data(web::Data::new(state.limits.clone()))
     .service(
         web::scope("/api")
+            .wrap(actix_web::middleware::from_fn(crate::limits::limit_writes))
             .configure(auth::configure)
             .configure(rooms::configure)
             .configure(members::configure)
             .configure(messages::configure)
-            .configure(events::configure)
             .configure(presence::configure)
             .default_service(web::to(error::not_found)),
     )

@@ -13,7 +13,6 @@ use crate::auth::room_access;
 use crate::domain::validate_presence_name;
 use crate::error::ApiError;
 use crate::http_cache::ephemeral_json;
-use crate::hub::HubEvent;
 
 /// Mounts `/rooms/{room}/presence`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -51,8 +50,8 @@ async fn announce(
     existing_room(&state, &room).await?;
     if state.presence.announce(room.as_str(), &body.name) {
         state
-            .hub
-            .publish(HubEvent::ephemeral(&room.topic(), &room.presence_url()));
+            .nudge
+            .ephemeral(&room.topic(), &room.presence_url());
     }
     let ttl = state.config.presence_ttl_secs;
     Ok(HttpResponse::build(StatusCode::OK)

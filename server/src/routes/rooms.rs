@@ -73,7 +73,7 @@ async fn list(
     let mut rooms = state.store.rooms().await?;
     // Sorted here, byte-wise, so that `after` means the same on every backend and collation.
     rooms.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    let access = state.hub.access();
+    let access = &state.access;
     // Hidden rooms count too: the version must move whenever any list may have changed.
     let version = rooms
         .iter()
@@ -144,7 +144,7 @@ async fn create(
         let creator = require_user(&req, &state).await?;
         admit_new_room(&req, &state, &room).await?;
         state.accounts.create_private_room(&room, &creator).await?
-    } else if state.hub.access().is_private(room.as_str()) {
+    } else if state.access.is_private(room.as_str()) {
         // An existing private room answers its members only.
         room_access(&req, &state, &room).await?;
         false
@@ -154,7 +154,7 @@ async fn create(
     };
     state.known_rooms.insert(room.as_str());
     let body =
-        json!({ "name": room.as_str(), "private": state.hub.access().is_private(room.as_str()) });
+        json!({ "name": room.as_str(), "private": state.access.is_private(room.as_str()) });
     let mut response = if created {
         HttpResponse::Created()
     } else {
@@ -288,7 +288,7 @@ pub async fn admit_new_room(
     }
     let user = signed_in(req, state).await?;
     state.limits.create_room(
-        state.limits.client_ip(req),
+        state.nudge.limits().client_ip(req),
         user.as_ref().map(|u| u.as_str()),
     )
 }

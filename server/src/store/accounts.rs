@@ -1,20 +1,18 @@
 //! Users, sessions and private rooms, behind a trait of their own so that handlers never know
 //! the backend (SQLite and PostgreSQL both implement it).
 //!
-//! Who may read what is not asked of this trait on every delivery: the backend keeps the hub's
-//! [`AccessView`](crate::access::AccessView) in step with the memberships it commits.
+//! Who may read what is not asked of this trait on every delivery: each membership change is
+//! logged with a note that keeps the [`AccessView`](crate::access::AccessView) in step, in
+//! commit order, on every node.
 
 use async_trait::async_trait;
 
-use super::StoreError;
+use nudge::StoreError;
 use crate::domain::{RoomName, UserName};
 
 /// Failures and refusals of an accounts backend; [`crate::error`] maps them to HTTP.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
-    /// This backend has no accounts.
-    #[error("sign-in is not yet available on this store")]
-    NotImplemented,
     /// Registration with a name someone already has.
     #[error("the name is taken")]
     NameTaken,
@@ -78,11 +76,6 @@ pub struct StoredCredentials {
 /// answered is the name as registered.
 #[async_trait]
 pub trait Accounts: Send + Sync + 'static {
-    /// Whether this backend has accounts at all.
-    fn available(&self) -> bool {
-        true
-    }
-
     /// Registers `name` with an argon2 hash of its password and signs it in with `session`,
     /// in one transaction. [`AccountError::NameTaken`] when a name with the same key exists.
     async fn register(

@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{
-    Appended, IdempotencyKey, LogRange, Replay, Retention, Store, StoreError, StoreResult,
-};
+use nudge::metrics::Metrics;
+use nudge::store::{LogRange, Replay};
+use nudge::{EventLog, Retention, StoreError, StoreResult, TopicSet};
+
+use super::{Appended, IdempotencyKey, Store};
 use crate::domain::{NewMessage, PageCursor, RoomMessages, RoomName, RoomSummary};
-use crate::metrics::Metrics;
-use crate::topic::TopicSet;
 
 /// Wraps any store with metrics.
 pub struct MeteredStore {
@@ -76,7 +76,10 @@ impl Store for MeteredStore {
     ) -> StoreResult<Option<RoomMessages>> {
         self.count(self.inner.page(room, cursor, limit).await)
     }
+}
 
+#[async_trait]
+impl EventLog for MeteredStore {
     async fn replay(&self, after: i64, topics: &TopicSet, max: usize) -> StoreResult<Replay> {
         self.count(self.inner.replay(after, topics, max).await)
     }

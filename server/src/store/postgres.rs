@@ -1,58 +1,37 @@
-//! The PostgreSQL store, for many nodes on one database: the event log, not a process, holds
-//! the state, so any node serves any client.
+//! Rooms, messages and accounts on PostgreSQL, for many nodes on one database, over nudge's
+//! PostgreSQL store (its log, its commit order, its follower that publishes on every node).
 //!
-//! - **Commit order.** Event ids come from a sequence, but a sequence alone would hand out 41
-//!   and 42 to two transactions that may commit 42 first, and a reader resuming after 42 would
-//!   skip 41 for ever. So every write transaction takes one transaction-level advisory lock
-//!   ([`schema::COMMIT_LOCK`]) before it takes any id, and holds it until its commit: ids
-//!   increase in commit order across all nodes, and a reader that sees an id sees every
-//!   smaller one it will ever see.
-//! - **Group commit** keeps that lock cheap: each node has one writer task ([`write`]) that
-//!   sends every waiting write as one pipelined transaction, so the lock is taken once per
-//!   batch and nodes take turns batch by batch.
-//! - **Fan-out.** A commit `NOTIFY`s the new head id (a wake-up only); every node's follower
-//!   ([`follow`]) then reads the log after the last id it published and publishes in id order.
-//!   The follower is the only publisher, also for local writes (the writer pokes it right after
-//!   its commit), so nothing is published twice or out of order, and a missed `NOTIFY` (a lost
-//!   connection) is made good from the log after reconnecting.
-//! - **Faults.** Every wait is bounded ([`conn`]); while the database is away writes and reads
-//!   fail fast with `Unavailable` (503), and the writer and follower reconnect with backoff.
+//! - **Group commit** keeps nudge's commit lock cheap: each node has one writer task
+//!   ([`write`]) that sends every waiting write as one pipelined transaction, so the lock is
+//!   taken once per batch and nodes take turns batch by batch. Its SQL functions log through
+//!   `nudge_log_event` ([`schema`]).
+//! - **Faults.** While the database is away writes fail fast with `Unavailable` (503), and the
+//!   writer reconnects with backoff.
 //! - **Accounts** ([`accounts`]) live in the same database; membership changes go through the
-//!   writer like any other logged write, and every node's follower applies them to its access
-//!   view in commit order.
-//! - **Migrations** are versioned and run under a session advisory lock ([`schema`]), so nodes
-//!   that start together migrate once.
+//!   writer like any other logged write, with a note on their event that every node's follower
+//!   hands to the access view in commit order.
 
 mod accounts;
-mod conn;
-mod follow;
 mod read;
-mod schema;
+pub mod schema;
 mod write;
 
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use nudge::store::postgres::{store_error, Pool, PostgresStore as Core};
+use nudge::store::{LogRange, Replay};
+use nudge::{EventLog, Retention, StoreError, StoreResult, TopicSet};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
-use super::{
-    Appended, IdempotencyKey, LogRange, Replay, Retention, Store, StoreError, StoreResult,
-    TopicScan,
-};
+use super::{Appended, IdempotencyKey, Store};
+use crate::access::AccessView;
 use crate::domain::{NewMessage, PageCursor, RoomMessages, RoomName, RoomSummary};
-use crate::hub::Hub;
-use crate::topic::TopicSet;
+use crate::domain::{ROOMS_TOPIC, ROOMS_URL};
 pub use accounts::PostgresAccounts;
-use conn::{Connector, Pool};
-use follow::Follower;
+use read::Reader;
 use write::{WriteJob, Writer};
-
-/// The channel commits notify on; the payload is the new head id.
-const NOTIFY_CHANNEL: &str = "nudge_events";
-/// The channel a sign-out notifies on; the payload is the session's token hash in hex.
-const SESSIONS_CHANNEL: &str = "nudge_sessions";
 
 /// The way to the writer task, shared by the store and its accounts; closing it (once, by the
 /// store) lets the writer finish what is queued and end.
@@ -79,66 +58,48 @@ impl WriteHandle {
     }
 }
 
-/// The PostgreSQL store. Cheap to share behind an `Arc`.
+/// Watercooler's store on PostgreSQL. Cheap to share behind an `Arc`.
 pub struct PostgresStore {
+    core: Arc<Core>,
     writer: WriteHandle,
     writer_task: Mutex<Option<JoinHandle<()>>>,
-    follower_task: Mutex<Option<JoinHandle<()>>>,
-    shutdown: CancellationToken,
-    pool: Arc<Pool>,
-    published: watch::Receiver<i64>,
+    pool: Arc<Pool<Reader>>,
 }
 
 impl PostgresStore {
-    /// Connects to `url`, migrates the schema, makes sure `general` exists, and starts the
-    /// writer and the follower (on the current runtime) that publishes into `hub`.
-    pub async fn open(url: &str, hub: Hub) -> StoreResult<Self> {
-        let connector = Arc::new(Connector::new(url)?);
-        let mut setup = connector.connect().await?;
-        schema::migrate(&mut setup).await?;
-        // The view and the head from one snapshot: the follower applies every change after it.
-        let (head, view) = accounts::load_view(&mut setup).await?;
+    /// The chat over nudge's store `core` (already migrated): fills in old users' name keys,
+    /// makes sure `general` exists, loads who may read which room into `access`, and starts
+    /// the writer (on the current runtime).
+    pub async fn open(core: Arc<Core>, access: AccessView) -> StoreResult<Self> {
+        let mut setup = core.connect().await?;
+        accounts::backfill_name_keys(&mut setup).await?;
+        setup
+            .execute(
+                "SELECT nudge_create_room('general', $1, $2)",
+                &[&ROOMS_TOPIC, &ROOMS_URL],
+            )
+            .await
+            .map_err(store_error)?;
+        access.replace(accounts::load_view(&mut setup).await?);
         drop(setup);
-        hub.set_head(head);
-        hub.access().replace(view);
-
-        let committed = Arc::new(Notify::new());
-        let shutdown = CancellationToken::new();
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer = Writer::new(connector.clone(), committed.clone());
-        let (published_tx, published) = watch::channel(head);
-        let follower = Follower::new(
-            connector.clone(),
-            hub,
-            head,
-            committed,
-            shutdown.clone(),
-            published_tx,
-        );
+        let writer = Writer::new(core.clone());
         Ok(Self {
+            pool: Arc::new(Pool::new(core.connector())),
             writer: WriteHandle(Arc::new(Mutex::new(Some(tx)))),
             writer_task: Mutex::new(Some(tokio::spawn(writer.run(rx)))),
-            follower_task: Mutex::new(Some(tokio::spawn(follower.run()))),
-            shutdown,
-            pool: Arc::new(Pool::new(connector)),
-            published,
+            core,
         })
     }
 
     /// The accounts kept in this store's database.
     pub fn accounts(&self) -> PostgresAccounts {
-        PostgresAccounts::new(
-            self.writer.clone(),
-            self.pool.clone(),
-            self.published.clone(),
-        )
+        PostgresAccounts::new(self.writer.clone(), self.pool.clone(), self.core.clone())
     }
 
-    /// PostgreSQL's `EXPLAIN` of [`Store::replay`]'s statement for these arguments, for tests
-    /// and diagnosis: the events should be read through the index `events_by_topic`.
-    pub async fn replay_plan(&self, after: i64, topics: &TopicSet) -> StoreResult<Vec<String>> {
-        let scan = TopicScan::of(topics);
-        self.pool.get().await?.replay_plan(after, &scan).await
+    /// nudge's store underneath.
+    pub fn core(&self) -> &Arc<Core> {
+        &self.core
     }
 
     async fn write<T>(
@@ -195,23 +156,43 @@ impl Store for PostgresStore {
             .room_messages(room.as_str(), cursor, i64::from(limit))
             .await
     }
+}
 
+#[async_trait]
+impl EventLog for PostgresStore {
     async fn replay(&self, after: i64, topics: &TopicSet, max: usize) -> StoreResult<Replay> {
-        let scan = TopicScan::of(topics);
-        self.pool.get().await?.replay(after, &scan, max).await
+        self.core.replay(after, topics, max).await
     }
 
     async fn log_range(&self) -> StoreResult<LogRange> {
-        self.pool.get().await?.log_range().await
+        self.core.log_range().await
     }
 
+    /// The log's retention, then Watercooler's: idempotency records as old as the log keeps,
+    /// and expired sessions.
     async fn prune(&self, retention: Retention) -> StoreResult<u64> {
-        self.write(|reply| WriteJob::Prune { retention, reply })
+        let removed = self.core.prune(retention).await?;
+        let max_age_ms = retention.max_age_secs.min(i64::MAX as u64 / 1000) as i64 * 1000;
+        let reader = self.pool.get().await?;
+        use nudge::store::postgres::Prepare;
+        reader
+            .client()
+            .execute(
+                "DELETE FROM idempotency WHERE created_at < nudge_now_ms() - $1",
+                &[&max_age_ms],
+            )
             .await
+            .map_err(store_error)?;
+        reader
+            .client()
+            .execute("DELETE FROM sessions WHERE expires_at < nudge_now_ms()", &[])
+            .await
+            .map_err(store_error)?;
+        Ok(removed)
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.pool.get().await?.ping().await
+        self.core.ping().await
     }
 
     async fn close(&self) {
@@ -225,22 +206,7 @@ impl Store for PostgresStore {
         if let Some(writer) = writer {
             let _ = writer.await;
         }
-        self.shutdown.cancel();
-        let follower = self
-            .follower_task
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(follower) = follower {
-            let _ = follower.await;
-        }
         self.pool.close();
-    }
-}
-
-impl Drop for PostgresStore {
-    fn drop(&mut self) {
-        // The follower would otherwise keep reconnecting for as long as the runtime lives.
-        self.shutdown.cancel();
+        self.core.close().await;
     }
 }

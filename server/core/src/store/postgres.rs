@@ -45,8 +45,9 @@ use read::LogReader;
 
 /// The channel commits notify on (a wake-up; the payload means nothing).
 const NOTIFY_CHANNEL: &str = "nudge_events";
-/// The channel an ended session notifies on; the payload is the session's key in hex.
-const SESSIONS_CHANNEL: &str = "nudge_sessions";
+/// The channel an ended session notifies on (see [`notify_session_ended`]); the payload is
+/// the session's key in hex.
+pub const SESSIONS_CHANNEL: &str = "nudge_sessions";
 
 /// Logs "the resource at `url` changed" on `topic` inside the transaction `tx` holds, with an
 /// optional note for the app's [`crate::Audience::committed`]; returns the event's id. The

@@ -14,28 +14,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::watch;
 use tokio_postgres::Client;
 
-use super::conn::{store_error, Pool};
+use nudge::store::postgres::{store_error, Pool, PostgresStore as Core, Prepare, SESSIONS_CHANNEL};
+use nudge::{StoreError, StoreResult};
+
+use super::read::Reader;
 use super::write::{MemberChange, MemberOutcome, WriteJob};
 use super::WriteHandle;
-use super::SESSIONS_CHANNEL;
 use crate::access::AccessSnapshot;
 use crate::domain::names::name_key;
 use crate::domain::{RoomName, UserName};
 use crate::store::accounts::{
     AccountError, AccountResult, Accounts, LiveSession, NewSession, StoredCredentials, TokenHash,
 };
-use crate::store::{StoreError, StoreResult};
 
 /// Longest wait for this node's follower to publish a change just committed. Past it the call
 /// answers anyway: the change is committed, and the follower applies it when it can.
 const FOLLOW_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The head of the log and the private rooms with their members, from one snapshot, to fill
-/// the access view at start.
-pub async fn load_view(client: &mut Client) -> StoreResult<(i64, AccessSnapshot)> {
+/// The private rooms with their members, from one snapshot, to fill the access view at start.
+/// A change committed after it has a larger event id than the snapshot's version, and the
+/// follower applies it; one already in it is skipped by that version.
+pub async fn load_view(client: &mut Client) -> StoreResult<AccessSnapshot> {
     let tx = client
         .build_transaction()
         .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
@@ -43,11 +44,6 @@ pub async fn load_view(client: &mut Client) -> StoreResult<(i64, AccessSnapshot)
         .start()
         .await
         .map_err(store_error)?;
-    let head: i64 = tx
-        .query_one("SELECT nudge_head()", &[])
-        .await
-        .map_err(store_error)?
-        .get(0);
     let version: i64 = tx
         .query_one("SELECT members_version FROM log_meta", &[])
         .await
@@ -71,7 +67,7 @@ pub async fn load_view(client: &mut Client) -> StoreResult<(i64, AccessSnapshot)
         }
     }
     tx.commit().await.map_err(store_error)?;
-    Ok((head, AccessSnapshot { private, version }))
+    Ok(AccessSnapshot { private, version })
 }
 
 /// Fills the name keys of users registered before names had keys, oldest first (run under the
@@ -109,21 +105,13 @@ pub async fn backfill_name_keys(client: &mut Client) -> StoreResult<()> {
 /// The accounts of a [`PostgresStore`](super::PostgresStore).
 pub struct PostgresAccounts {
     writer: WriteHandle,
-    pool: Arc<Pool>,
-    published: watch::Receiver<i64>,
+    pool: Arc<Pool<Reader>>,
+    core: Arc<Core>,
 }
 
 impl PostgresAccounts {
-    pub(super) fn new(
-        writer: WriteHandle,
-        pool: Arc<Pool>,
-        published: watch::Receiver<i64>,
-    ) -> Self {
-        Self {
-            writer,
-            pool,
-            published,
-        }
+    pub(super) fn new(writer: WriteHandle, pool: Arc<Pool<Reader>>, core: Arc<Core>) -> Self {
+        Self { writer, pool, core }
     }
 
     /// Commits a membership change through the writer; true when something changed.
@@ -158,7 +146,7 @@ impl PostgresAccounts {
             .pool
             .get()
             .await?
-            .client
+            .client()
             .query_opt("SELECT name FROM users WHERE name_key = $1", &[&name.key()])
             .await
             .map_err(store_error)?;
@@ -167,9 +155,8 @@ impl PostgresAccounts {
 
     /// Waits (bounded) until this node's follower has applied and published event `id`.
     async fn until_published(&self, id: i64) {
-        let mut published = self.published.clone();
-        let reached = tokio::time::timeout(FOLLOW_TIMEOUT, published.wait_for(|&p| p >= id)).await;
-        if !matches!(reached, Ok(Ok(_))) {
+        let reached = tokio::time::timeout(FOLLOW_TIMEOUT, self.core.published(id)).await;
+        if reached.is_err() {
             tracing::warn!(id, "the follower has not published a membership change yet");
         }
     }
@@ -196,7 +183,7 @@ impl Accounts for PostgresAccounts {
             .pool
             .get()
             .await?
-            .client
+            .client()
             .execute(
                 "WITH u AS (INSERT INTO users (name, name_key, password_hash, created_at) \
                             VALUES ($1, $5, $2, nudge_now_ms()) \
@@ -224,7 +211,7 @@ impl Accounts for PostgresAccounts {
             .pool
             .get()
             .await?
-            .client
+            .client()
             .query_opt(
                 "SELECT name, password_hash FROM users WHERE name_key = $1",
                 &[&name.key()],
@@ -242,7 +229,7 @@ impl Accounts for PostgresAccounts {
             .pool
             .get()
             .await?
-            .client
+            .client()
             .execute(
                 "INSERT INTO sessions (token_hash, user_name, created_at, expires_at) \
                  SELECT $1, name, nudge_now_ms(), $3 FROM users WHERE name = $2",
@@ -265,7 +252,7 @@ impl Accounts for PostgresAccounts {
             .pool
             .get()
             .await?
-            .client
+            .client()
             .query_opt(
                 "SELECT user_name, expires_at FROM sessions \
                  WHERE token_hash = $1 AND expires_at > $2",
@@ -285,7 +272,7 @@ impl Accounts for PostgresAccounts {
         self.pool
             .get()
             .await?
-            .client
+            .client()
             .execute(
                 &format!(
                     "WITH gone AS (DELETE FROM sessions WHERE token_hash = $1 RETURNING token_hash) \

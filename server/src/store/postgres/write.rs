@@ -2,8 +2,9 @@
 //!
 //! The task takes every write that is waiting (up to [`MAX_BATCH`]) and sends them as one
 //! pipelined transaction: `BEGIN`, one function call per run of appends (arrays, one element
-//! per message) or per other write, one `pg_notify` carrying the new head, then `COMMIT`, so a
-//! batch costs three round trips and one WAL flush whatever its size. If a statement fails
+//! per message) or per other write, then `COMMIT`, so a batch costs three round trips and one
+//! WAL flush whatever its size. The functions log through nudge's `nudge_log_event`, which
+//! takes the commit lock once per batch and wakes every node's follower at the commit. If a statement fails
 //! (which aborts the transaction), the batch is sent again with one statement per write until
 //! the failing write is found; it alone gets its error. Nothing was committed or published
 //! before, so that is safe. Events are not published here: the follower reads them from the log (see
@@ -17,15 +18,15 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::future::{maybe_done, poll_fn, MaybeDone};
-use tokio::sync::{mpsc, oneshot, Notify};
+use nudge::store::postgres::{store_error, Connector, PostgresStore as Core};
+use nudge::{StoreError, StoreResult};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_postgres::{Client, Row, Statement};
 
-use super::conn::{store_error, Connector};
 use super::read::message_from_columns;
-use super::NOTIFY_CHANNEL;
 use crate::domain::{NewMessage, RoomName, ROOMS_TOPIC, ROOMS_URL};
-use crate::store::{Appended, IdempotencyKey, Retention, StoreError, StoreResult};
+use crate::store::{Appended, IdempotencyKey};
 
 /// Most writes sharing one transaction; bounds the latency one commit adds to the first write.
 const MAX_BATCH: usize = 1024;
@@ -61,13 +62,6 @@ pub enum WriteJob {
         /// The outcome and, for a change, its event id.
         reply: oneshot::Sender<StoreResult<MemberOutcome>>,
     },
-    /// Apply retention to the log.
-    Prune {
-        /// The limits.
-        retention: Retention,
-        /// How many events were removed.
-        reply: oneshot::Sender<StoreResult<u64>>,
-    },
 }
 
 impl WriteJob {
@@ -81,9 +75,6 @@ impl WriteJob {
                     outcome: r.get(0),
                     event_id: r.get(1),
                 }))
-                .map_err(drop),
-            WriteJob::Prune { reply, .. } => reply
-                .send(row.map(|r| r.get::<_, i64>(0).max(0) as u64))
                 .map_err(drop),
         };
     }
@@ -144,20 +135,15 @@ struct Connection {
     append: Statement,
     create_room: Statement,
     member: Statement,
-    prune: Statement,
-    notify: Statement,
 }
 
 impl Connection {
     async fn open(connector: &Connector) -> StoreResult<Self> {
         let client = connector.connect().await?;
-        let notify = format!("SELECT pg_notify('{NOTIFY_CHANNEL}', nudge_head()::text)");
-        let (append, create_room, member, prune, notify) = tokio::try_join!(
+        let (append, create_room, member) = tokio::try_join!(
             client.prepare("SELECT * FROM nudge_append($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
             client.prepare("SELECT nudge_create_room($1, $2, $3)"),
             client.prepare("SELECT * FROM nudge_member_change($1, $2, $3, $4, $5, $6)"),
-            client.prepare("SELECT nudge_prune($1, $2)"),
-            client.prepare(&notify),
         )
         .map_err(store_error)?;
         Ok(Self {
@@ -165,8 +151,6 @@ impl Connection {
             append,
             create_room,
             member,
-            prune,
-            notify,
         })
     }
 
@@ -217,13 +201,6 @@ impl Connection {
                             &ROOMS_URL,
                         ],
                     )
-                    .await
-            }),
-            WriteJob::Prune { retention, .. } => Box::pin(async move {
-                let max_events = retention.max_events.min(i64::MAX as u64) as i64;
-                let max_age_ms = retention.max_age_secs.min(i64::MAX as u64 / 1000) as i64 * 1000;
-                self.client
-                    .query(&self.prune, &[&max_events, &max_age_ms])
                     .await
             }),
         }
@@ -295,18 +272,18 @@ pub struct Writer {
     connection: Option<Connection>,
     retry_at: Instant,
     backoff: Duration,
-    committed: Arc<Notify>,
+    core: Arc<Core>,
 }
 
 impl Writer {
-    /// A writer that pokes `committed` after every commit.
-    pub fn new(connector: Arc<Connector>, committed: Arc<Notify>) -> Self {
+    /// A writer that wakes `core`'s follower after every commit.
+    pub fn new(core: Arc<Core>) -> Self {
         Self {
-            connector,
+            connector: core.connector(),
             connection: None,
             retry_at: Instant::now(),
             backoff: MIN_BACKOFF,
-            committed,
+            core,
         }
     }
 
@@ -376,7 +353,7 @@ impl Writer {
                 });
             match attempt {
                 Attempt::Committed(rows) => {
-                    self.committed.notify_one();
+                    self.core.wake();
                     for (job, row) in batch.drain(..).zip(rows) {
                         job.answer(Ok(row));
                     }
@@ -404,12 +381,11 @@ async fn attempt(connection: &Connection, batch: &[WriteJob], isolate: bool) -> 
         return Attempt::Failed(store_error(error));
     }
     let units = units(batch, isolate);
-    let mut calls: Vec<Call<'_>> = units
+    let calls: Vec<Call<'_>> = units
         .iter()
         .map(|unit| connection.call(batch, unit.clone()))
         .collect();
-    calls.push(Box::pin(client.query(&connection.notify, &[])));
-    let mut rows = Vec::with_capacity(batch.len() + 1);
+    let mut rows = Vec::with_capacity(batch.len());
     let mut failed = None;
     for (index, result) in join_in_order(calls).await.into_iter().enumerate() {
         match result {
@@ -432,7 +408,6 @@ async fn attempt(connection: &Connection, batch: &[WriteJob], isolate: bool) -> 
         }
         return Attempt::UnitFailed(unit.clone(), error);
     }
-    rows.pop(); // the notify
     if rows.len() != batch.len() {
         let error = format!("{} rows for {} writes", rows.len(), batch.len());
         return Attempt::Failed(StoreError::Database(error));

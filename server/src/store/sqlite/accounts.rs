@@ -1,24 +1,26 @@
 //! Accounts on SQLite: users, sessions, private rooms and their members, in the same file as
-//! the log. Every change goes through the writer thread like any other write, so a membership
-//! change is logged on `rooms`, committed, and applied to the hub's access view in commit order
-//! with the events around it (see `write.rs`).
+//! the log. Every change goes through nudge's writer like any other write, so a membership
+//! change is logged on `rooms` with a note, committed, and applied to the access view in commit
+//! order with the events around it ([`crate::access::RoomAudience`]).
 
 use std::collections::{HashMap, HashSet};
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use nudge::store::sqlite::{now_ms, SqliteStore as Core, WriteTx};
+use nudge::{StoreError, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::write::{create_room, log_event, WriteJob};
-use super::{now_ms, Conns};
+use super::write::create_room;
 use crate::access::{AccessChange, AccessSnapshot};
 use crate::domain::names::name_key;
 use crate::domain::{RoomName, UserName, ROOMS_TOPIC, ROOMS_URL};
 use crate::store::accounts::{
     AccountError, AccountResult, Accounts, LiveSession, NewSession, StoredCredentials, TokenHash,
 };
-use crate::store::{LoggedEvent, StoreError, StoreResult};
 
-/// A change of accounts, applied by the writer thread.
+/// A change of accounts, applied by nudge's writer.
 #[derive(Debug)]
 pub enum AccountOp {
     /// A new user, signed in at once.
@@ -76,17 +78,10 @@ pub enum AccountOp {
 pub struct Applied {
     /// Whether something new was created (a room).
     pub created: bool,
-    /// The membership change to apply to the access view once committed.
-    pub change: Option<AccessChange>,
 }
 
-/// Applies `op` on the writer's connection. Every refusal is decided before anything is
-/// written, so a refused change leaves nothing to roll back.
-pub fn apply(
-    conn: &Connection,
-    op: &AccountOp,
-    events: &mut Vec<LoggedEvent>,
-) -> AccountResult<Applied> {
+/// Applies `op` on the writer's connection; a membership change is logged with its note.
+pub fn apply(tx: &mut WriteTx<'_>, op: &AccountOp) -> AccountResult<Applied> {
     match op {
         AccountOp::Register {
             name,
@@ -94,6 +89,7 @@ pub fn apply(
             password_hash,
             session,
         } => {
+            let conn = tx.conn();
             if user_by_key(conn, name_key)?.is_some() {
                 return Err(AccountError::NameTaken);
             }
@@ -107,6 +103,7 @@ pub fn apply(
             Ok(Applied::default())
         }
         AccountOp::StartSession { user, session } => {
+            let conn = tx.conn();
             if !user_exists(conn, user)? {
                 return Err(AccountError::NoSuchUser);
             }
@@ -114,7 +111,7 @@ pub fn apply(
             Ok(Applied::default())
         }
         AccountOp::EndSession { token_hash } => {
-            conn.execute(
+            tx.conn().execute(
                 "DELETE FROM sessions WHERE token_hash = ?1",
                 [&token_hash.0[..]],
             )
@@ -122,57 +119,53 @@ pub fn apply(
             Ok(Applied::default())
         }
         AccountOp::CreatePrivateRoom { room, creator } => {
-            match room_privacy(conn, room.as_str())? {
-                Some(true) if is_member(conn, room.as_str(), creator)? => {
+            match room_privacy(tx.conn(), room.as_str())? {
+                Some(true) if is_member(tx.conn(), room.as_str(), creator)? => {
                     return Ok(Applied::default())
                 }
                 Some(_) => return Err(AccountError::RoomExists),
                 None => {}
             }
-            create_room(conn, room, events)?;
-            let event_id = events.last().map(|e| e.id).unwrap_or_default();
+            let change = AccessChange::MadePrivate {
+                room: room.as_str().to_owned(),
+                creator: creator.clone(),
+                event_id: 0,
+            };
+            create_room(tx, room, Some(&change.note()))?;
+            let conn = tx.conn();
             conn.execute(
                 "UPDATE rooms SET private = 1 WHERE name = ?1",
                 [room.as_str()],
             )
             .map_err(StoreError::from)?;
             insert_member(conn, room.as_str(), creator)?;
-            Ok(Applied {
-                created: true,
-                change: Some(AccessChange::MadePrivate {
-                    room: room.as_str().to_owned(),
-                    creator: creator.clone(),
-                    event_id,
-                }),
-            })
+            Ok(Applied { created: true })
         }
         AccountOp::AddMember { room, by, user_key } => {
+            let conn = tx.conn();
             check_member_change(conn, room, by)?;
             let Some(user) = user_by_key(conn, user_key)? else {
                 return Err(AccountError::NoSuchUser);
             };
-            let user = &user;
-            if is_member(conn, room, user)? {
+            if is_member(conn, room, &user)? {
                 return Ok(Applied::default());
             }
-            insert_member(conn, room, user)?;
-            let event_id = log_membership(conn, events)?;
-            Ok(Applied {
-                created: true,
-                change: Some(AccessChange::Granted {
-                    room: room.clone(),
-                    user: user.to_owned(),
-                    event_id,
-                }),
-            })
+            insert_member(conn, room, &user)?;
+            let change = AccessChange::Granted {
+                room: room.clone(),
+                user,
+                event_id: 0,
+            };
+            log_membership(tx, &change)?;
+            Ok(Applied { created: true })
         }
         AccountOp::RemoveMember { room, by, user_key } => {
+            let conn = tx.conn();
             check_member_change(conn, room, by)?;
             let Some(user) = user_by_key(conn, user_key)? else {
                 return Ok(Applied::default());
             };
-            let user = &user;
-            if !is_member(conn, room, user)? {
+            if !is_member(conn, room, &user)? {
                 return Ok(Applied::default());
             }
             conn.execute(
@@ -180,15 +173,13 @@ pub fn apply(
                 params![room, user],
             )
             .map_err(StoreError::from)?;
-            let event_id = log_membership(conn, events)?;
-            Ok(Applied {
-                created: false,
-                change: Some(AccessChange::Revoked {
-                    room: room.clone(),
-                    user: user.to_owned(),
-                    event_id,
-                }),
-            })
+            let change = AccessChange::Revoked {
+                room: room.clone(),
+                user,
+                event_id: 0,
+            };
+            log_membership(tx, &change)?;
+            Ok(Applied { created: false })
         }
     }
 }
@@ -220,8 +211,7 @@ pub fn load_view(conn: &Connection) -> StoreResult<AccessSnapshot> {
 /// old names share a key (`Ann` and `ann`), the older keeps it; the younger gets a key no name
 /// can have (it starts with a control character), so it stays in the rooms it is in but can no
 /// longer sign in, being the same name as an older account.
-pub fn backfill_name_keys(conn: &mut Connection) -> StoreResult<()> {
-    let tx = conn.transaction()?;
+pub fn backfill_name_keys(tx: &Connection) -> StoreResult<()> {
     let names: Vec<String> = tx
         .prepare("SELECT name FROM users WHERE name_key IS NULL ORDER BY created_at, name")?
         .query_map([], |r| r.get(0))?
@@ -237,7 +227,6 @@ pub fn backfill_name_keys(conn: &mut Connection) -> StoreResult<()> {
             params![key, name],
         )?;
     }
-    tx.commit()?;
     Ok(())
 }
 
@@ -302,11 +291,11 @@ fn insert_session(conn: &Connection, user: &str, session: &NewSession) -> StoreR
     Ok(())
 }
 
-/// Logs a membership change on `rooms` (the lists of the users concerned changed) and makes
-/// it the room list's version.
-fn log_membership(conn: &Connection, events: &mut Vec<LoggedEvent>) -> StoreResult<i64> {
-    let id = log_event(conn, ROOMS_TOPIC, ROOMS_URL, events)?;
-    conn.execute(
+/// Logs a membership change on `rooms` (the lists of the users concerned changed), with its
+/// note, and makes it the room list's version.
+fn log_membership(tx: &mut WriteTx<'_>, change: &AccessChange) -> StoreResult<i64> {
+    let id = tx.changed_with_note(ROOMS_TOPIC, ROOMS_URL, &change.note())?;
+    tx.conn().execute(
         "UPDATE log_meta SET value = ?1 WHERE key = 'members_version'",
         [id],
     )?;
@@ -315,18 +304,17 @@ fn log_membership(conn: &Connection, events: &mut Vec<LoggedEvent>) -> StoreResu
 
 /// The accounts of a [`SqliteStore`](super::SqliteStore).
 pub struct SqliteAccounts {
-    conns: Conns,
+    core: Arc<Core>,
 }
 
 impl SqliteAccounts {
-    pub(super) fn new(conns: Conns) -> Self {
-        Self { conns }
+    pub(super) fn new(core: Arc<Core>) -> Self {
+        Self { core }
     }
 
     async fn change(&self, op: AccountOp) -> AccountResult<Applied> {
-        self.conns
-            .send(|reply| WriteJob::Account { op, reply })
-            .await?
+        // A refusal is an `Err`: its savepoint is rolled back, whatever it wrote.
+        self.core.write(move |tx| apply(tx, &op)).await
     }
 }
 
@@ -351,7 +339,7 @@ impl Accounts for SqliteAccounts {
     async fn credentials(&self, name: &UserName) -> AccountResult<Option<StoredCredentials>> {
         let key = name.key();
         let row: Option<(String, String)> = self
-            .conns
+            .core
             .read(move |tx| {
                 Ok(tx
                     .prepare_cached("SELECT name, password_hash FROM users WHERE name_key = ?1")?
@@ -376,7 +364,7 @@ impl Accounts for SqliteAccounts {
 
     async fn live_session(&self, token_hash: TokenHash) -> AccountResult<Option<LiveSession>> {
         let row: Option<(String, i64)> = self
-            .conns
+            .core
             .read(move |tx| {
                 Ok(tx
                     .prepare_cached(
