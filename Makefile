@@ -21,14 +21,14 @@ sw: setup
 	@scripts/build-sw.sh
 
 server:
-	@cargo build --release -p nudge-server --bin nudge
+	@cargo build --release -p watercooler --bin nudge
 
 run: sw server
 	@exec target/release/nudge --bind $(NUDGE_BIND) --www-dir www \
 		--tls-bind $(NUDGE_TLS_BIND) --tls-self-signed
 
 test: sw
-	@cargo build -p nudge-server --bin nudge
+	@cargo build -p watercooler --bin nudge
 	@mkdir -p target
 	@set -o pipefail; \
 	$(MAKE) --no-print-directory -k test-server test-sw test-e2e test-deploy 2>&1 \
@@ -36,7 +36,7 @@ test: sw
 	scripts/test-summary.sh target/test-output.log; exit $$status
 
 test-server:
-	@cargo test --no-fail-fast -p nudge-server
+	@cargo test --no-fail-fast -p nudge -p watercooler
 
 test-sw:
 	@scripts/test-sw.sh
@@ -56,7 +56,7 @@ lint:
 # Prints throughput, latency and memory beside baselines measured in the same run.
 bench:
 	@cargo build --release --quiet -p nudge-bench-peers
-	@ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn); cargo bench -p nudge-server --bench load -- $(BENCH)
+	@ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn); cargo bench -p watercooler --bench load -- $(BENCH)
 
 # nudge's ServiceWorker beside Workbox 7's production builds (workbox-sw with its .prod.js
 # modules, and one esbuild bundle; installed from npm into target/workbox/) in headless

@@ -13,7 +13,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard};
 
 use async_trait::async_trait;
-use nudge::{ApiError, Audience, Credentials, LoggedEvent, Revocation, SessionKey, Viewer};
+use nudge::{
+    ApiError, Audience, Credentials, LoggedEvent, Readers, Revocation, SessionKey, Viewer,
+};
 
 use crate::auth::session::{SessionToken, COOKIE_NAME};
 use crate::domain::room_of_topic;
@@ -242,14 +244,21 @@ impl Audience for RoomAudience {
             principal: Some(Arc::from(live.user.as_str())),
             session: Some(nudge::StreamSession {
                 key: SessionKey(token_hash.0),
-                expires_at: tokio::time::Instant::now()
-                    + std::time::Duration::from_millis(left_ms),
+                expires_at: tokio::time::Instant::now() + std::time::Duration::from_millis(left_ms),
             }),
         })
     }
 
-    fn is_restricted(&self, topic: &str) -> bool {
-        room_of_topic(topic).is_some_and(|room| self.view.is_private(room))
+    /// A private room's topic is for the members it has now: a copy of the list (a few names)
+    /// that delivery asks, whatever the view says by then.
+    fn readers(&self, topic: &str) -> Readers {
+        self.view.with_members(topic, |members| match members {
+            None => Readers::Anyone,
+            Some(members) => {
+                let members = members.clone();
+                Readers::only(move |user| allowed(Some(&members), user))
+            }
+        })
     }
 
     fn may_read(&self, principal: Option<&str>, topic: &str) -> bool {

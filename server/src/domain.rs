@@ -22,7 +22,7 @@ pub const MAX_AUTHOR_CHARS: usize = 64;
 pub const MAX_TEXT_CHARS: usize = 2000;
 /// Messages in the `recent` resource.
 pub const RECENT_COUNT: usize = 10;
-/// Default and largest page size for message listings.
+/// Page size for message listings when the request names none.
 pub const DEFAULT_LIMIT: u32 = 50;
 /// Largest page size for message listings.
 pub const MAX_LIMIT: u32 = 100;

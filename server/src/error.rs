@@ -3,7 +3,6 @@
 
 pub use nudge::error::*;
 
-
 use actix_web::http::StatusCode;
 
 use crate::store::accounts::AccountError;

@@ -95,7 +95,11 @@ pub async fn limit_writes(
             if let (Some(limiter), Some(ip)) =
                 (&limits.writes, nudge.limits().client_ip(req.request()))
             {
-                checked = limiter.take(&ip, "rate_limited", "too many writes from this address; slow down");
+                checked = limiter.take(
+                    &ip,
+                    "rate_limited",
+                    "too many writes from this address; slow down",
+                );
             }
             if let (Ok(()), Some(limiter)) = (&checked, &limits.session_writes) {
                 if let Some(token) = SessionToken::from_request(req.request()) {

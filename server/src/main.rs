@@ -1,7 +1,7 @@
 //! The `nudge` binary: reads its configuration and runs the server until SIGTERM or Ctrl-C.
 
-use watercooler::{Application, Config};
 use tracing_subscriber::EnvFilter;
+use watercooler::{Application, Config};
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {

@@ -97,7 +97,7 @@ pub async fn spawn_app_with(options: AppOptions) -> anyhow::Result<TestApp> {
     let mut www = env_path("NUDGE_WWW").unwrap_or_else(|| root.join("www"));
     if !bin.is_file() {
         bail!(
-            "no server binary at {} (build it with `cargo build -p nudge-server --bin nudge`, or set NUDGE_BIN)",
+            "no server binary at {} (build it with `cargo build -p watercooler --bin nudge`, or set NUDGE_BIN)",
             bin.display()
         );
     }

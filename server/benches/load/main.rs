@@ -1,4 +1,4 @@
-//! The server benchmark: `make bench` (or `cargo bench -p nudge-server --bench load`).
+//! The server benchmark: `make bench` (or `cargo bench -p watercooler --bench load`).
 //!
 //! Every figure is printed beside a baseline measured in the same run by the same load client,
 //! because machines here are noisy and only ratios hold:
@@ -8,7 +8,7 @@
 //!   that writes the same event to the same number of sockets (the floor);
 //! - resident memory per idle subscriber, beside the same floor and a plain actix-web stream;
 //! - on PostgreSQL ([`postgres`]), durable writes and cross-node delivery beside SQLite's.
-//!   `cargo bench -p nudge-server --bench load -- postgres` runs that section alone;
+//!   `cargo bench -p watercooler --bench load -- postgres` runs that section alone;
 //! - a reconnect storm ([`storm`]): thousands of streams resuming at once from ids spread over
 //!   a large log, beside as many fresh connects, and the latency of reads meanwhile.
 //!

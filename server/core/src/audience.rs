@@ -4,9 +4,9 @@
 //! nudge knows topics and principals (opaque names the app gives), not users or groups. An app
 //! with something private implements [`Audience`]: [`Audience::identify`] says who opens a
 //! stream (from its cookies), [`Audience::may_read`] whether that principal may read a topic
-//! now. Both are asked on hot paths (every delivery of a restricted topic asks `may_read` once
-//! per matching stream), so an app answers from memory; [`Audience::is_restricted`] lets
-//! delivery skip the question for topics anyone may read.
+//! now. [`Audience::readers`] is asked once per published event, in commit order, and its
+//! answer (anyone, or a snapshot of who) is what delivery goes by, however late a thread gets
+//! to it; both are on hot paths, so an app answers from memory.
 //!
 //! When access narrows, the app's answer changes first, then [`crate::Hub::revoke`] ends the
 //! topic on that principal's open streams with a `forbidden` frame. To keep that in commit
@@ -73,6 +73,39 @@ impl Viewer {
     }
 }
 
+/// Who may read a topic, as of one moment.
+#[derive(Clone)]
+pub enum Readers {
+    /// Anyone, signed in or not.
+    Anyone,
+    /// Those this says yes to (`None`: anonymous).
+    Only(Arc<dyn Fn(Option<&str>) -> bool + Send + Sync>),
+}
+
+impl Readers {
+    /// Those `allow` says yes to.
+    pub fn only(allow: impl Fn(Option<&str>) -> bool + Send + Sync + 'static) -> Self {
+        Self::Only(Arc::new(allow))
+    }
+
+    /// Whether `principal` is among them.
+    pub fn allow(&self, principal: Option<&str>) -> bool {
+        match self {
+            Self::Anyone => true,
+            Self::Only(allow) => allow(principal),
+        }
+    }
+}
+
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Anyone => "Anyone",
+            Self::Only(_) => "Only(..)",
+        })
+    }
+}
+
 /// A principal who may no longer read a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
@@ -86,7 +119,7 @@ pub struct Revocation {
 /// anyone read everything.
 ///
 /// ```
-/// use nudge::{Audience, Credentials, Viewer, ApiError};
+/// use nudge::{ApiError, Audience, Credentials, Readers, Viewer};
 ///
 /// /// `private/{name}` is for `{name}` alone; the principal is the `user` cookie (a real app
 /// /// would look a session up).
@@ -100,13 +133,13 @@ pub struct Revocation {
 ///             None => Viewer::default(),
 ///         })
 ///     }
-///     fn is_restricted(&self, topic: &str) -> bool {
-///         topic.starts_with("private/")
-///     }
-///     fn may_read(&self, principal: Option<&str>, topic: &str) -> bool {
+///     fn readers(&self, topic: &str) -> Readers {
 ///         match topic.strip_prefix("private/") {
-///             Some(owner) => principal == Some(owner),
-///             None => true,
+///             Some(owner) => {
+///                 let owner = owner.to_owned();
+///                 Readers::only(move |principal| principal == Some(owner.as_str()))
+///             }
+///             None => Readers::Anyone,
 ///         }
 ///     }
 /// }
@@ -120,17 +153,19 @@ pub trait Audience: Send + Sync + 'static {
         Ok(Viewer::default())
     }
 
-    /// Whether some principal may not read `topic` (false: anyone may, and delivery asks no
-    /// more). Must be true whenever [`Audience::may_read`] could say no.
-    fn is_restricted(&self, topic: &str) -> bool {
+    /// Who may read `topic` now: asked once per published event, in commit order (after
+    /// [`Audience::committed`] saw the events before it), and delivery goes by this answer.
+    /// [`Readers::Anyone`] costs nothing per stream; `Only` is asked once per matching stream,
+    /// so it should hold what it needs (e.g. a copy of a small member list).
+    fn readers(&self, topic: &str) -> Readers {
         let _ = topic;
-        false
+        Readers::Anyone
     }
 
-    /// Whether `principal` (`None`: anonymous) may read `topic` now.
+    /// Whether `principal` (`None`: anonymous) may read `topic` now (asked when a stream
+    /// opens and for each event it replays); by default what [`Audience::readers`] says.
     fn may_read(&self, principal: Option<&str>, topic: &str) -> bool {
-        let _ = (principal, topic);
-        true
+        self.readers(topic).allow(principal)
     }
 
     /// Whether the session `key` has ended (asked on PostgreSQL after a node's listening

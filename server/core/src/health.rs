@@ -29,10 +29,7 @@ fn is_local_and_direct(req: &HttpRequest) -> bool {
 
 /// The request log names every path asked of the server, so only someone on this machine may
 /// read it.
-async fn connections(
-    req: HttpRequest,
-    state: web::Data<Nudge>,
-) -> Result<HttpResponse, ApiError> {
+async fn connections(req: HttpRequest, state: web::Data<Nudge>) -> Result<HttpResponse, ApiError> {
     if !is_local_and_direct(&req) {
         return Err(ApiError::client(
             StatusCode::FORBIDDEN,

@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio::time::Sleep;
 use tokio_util::sync::CancellationToken;
 
-use crate::audience::{Audience, Everyone, SessionKey, Viewer};
+use crate::audience::{Audience, Everyone, Readers, SessionKey, Viewer};
 use crate::sse;
 use crate::topic::TopicSet;
 
@@ -95,7 +95,7 @@ struct Shard {
     subscribers: Mutex<HashMap<u64, Subscriber>>,
     /// To the delivery task on the shard's thread; `None` where that thread has no runtime, and
     /// the publishing thread then delivers itself.
-    queue: Option<mpsc::UnboundedSender<Arc<HubEvent>>>,
+    queue: Option<mpsc::UnboundedSender<Delivery>>,
 }
 
 impl Shard {
@@ -107,34 +107,62 @@ impl Shard {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Carries out one delivery on this shard's subscribers, without waiting for any.
+    fn deliver(&self, delivery: &Delivery) {
+        match delivery {
+            Delivery::Event(event, readers) => self.deliver_event(event, readers),
+            Delivery::Revoke(principal, topic) => self.revoke(principal, topic),
+        }
+    }
+
     /// Sends `event` to every subscriber of this shard that subscribed to its topic and may
-    /// read it now, without waiting for any.
-    fn deliver(&self, event: &Arc<HubEvent>, audience: &dyn Audience) {
-        // Asked once per event: a topic anyone may read needs no question per subscriber.
-        let restricted = audience.is_restricted(&event.topic);
+    /// read it, as `readers` said when it was published.
+    fn deliver_event(&self, event: &Arc<HubEvent>, readers: &Readers) {
         self.subscribers().retain(|_, sub| {
             if !sub.topics.matches(&event.topic)
                 || sub.ended.contains(&event.topic)
-                || (restricted && !audience.may_read(sub.user.as_deref(), &event.topic))
+                || !readers.allow(sub.user.as_deref())
             {
                 return true;
             }
             deliver(sub, event.clone())
         });
     }
+
+    /// Ends `topic` on `principal`'s subscribers with a `forbidden` frame.
+    fn revoke(&self, principal: &str, topic: &str) {
+        self.subscribers().retain(|_, sub| {
+            let theirs = sub.user.as_deref() == Some(principal);
+            if !theirs || !sub.topics.matches(topic) || sub.ended.contains(topic) {
+                return true;
+            }
+            sub.ended.insert(topic.to_owned());
+            // Dropping a subscriber with nothing left closes its channel: the stream sends
+            // what is buffered, `forbidden` last, and ends.
+            deliver(sub, HubEvent::forbidden(topic)) && !sub.topics.only_exact_in(&sub.ended)
+        });
+    }
+}
+
+/// What a shard's delivery task carries out, in the order published.
+enum Delivery {
+    /// An event, with who may read it as of its publication.
+    Event(Arc<HubEvent>, Readers),
+    /// The end of a topic for a principal's streams.
+    Revoke(Arc<str>, Arc<str>),
 }
 
 /// Delivers what is published to the subscribers of `shard`, on the shard's own thread.
 async fn deliver_on_this_thread(
     inner: Weak<Inner>,
     shard: Weak<Shard>,
-    mut queue: mpsc::UnboundedReceiver<Arc<HubEvent>>,
+    mut queue: mpsc::UnboundedReceiver<Delivery>,
 ) {
-    while let Some(event) = queue.recv().await {
-        let (Some(inner), Some(shard)) = (inner.upgrade(), shard.upgrade()) else {
+    while let Some(delivery) = queue.recv().await {
+        let (Some(_inner), Some(shard)) = (inner.upgrade(), shard.upgrade()) else {
             return;
         };
-        shard.deliver(&event, &*inner.audience);
+        shard.deliver(&delivery);
     }
 }
 
@@ -253,10 +281,7 @@ impl Hub {
         // Lock order: the sign-outs, then the subscribers (as in `end_session`).
         let signed_out = self.signed_out();
         if let Some(session) = &session {
-            if signed_out
-                .iter()
-                .any(|(_, key)| *key == session.key)
-            {
+            if signed_out.iter().any(|(_, key)| *key == session.key) {
                 // Never registered: the channel is closed and the stream ends at once.
                 drop(tx);
                 return Subscription {
@@ -340,15 +365,30 @@ impl Hub {
             self.inner.head.fetch_max(id, Ordering::AcqRel);
             self.inner.published.fetch_add(1, Ordering::Relaxed);
         }
-        // Each thread's task delivers to its own streams, in the order published.
+        // Who may read it is decided now, in the order of publication (commit order), not
+        // when a shard's task gets to it: the audience may have changed by then.
+        let readers = self.inner.audience.readers(&event.topic);
+        self.send_to_shards(Delivery::Event(event, readers));
+    }
+
+    /// Hands `delivery` to every shard's task, or carries it out from here where a shard has
+    /// none (no runtime, or it has stopped). Each thread's task delivers to its own streams,
+    /// in the order sent.
+    fn send_to_shards(&self, delivery: Delivery) {
         for shard in self.shards().values() {
-            let queued = shard
-                .queue
-                .as_ref()
-                .is_some_and(|queue| queue.send(event.clone()).is_ok());
+            let queued = shard.queue.as_ref().is_some_and(|queue| {
+                let copy = match &delivery {
+                    Delivery::Event(event, readers) => {
+                        Delivery::Event(event.clone(), readers.clone())
+                    }
+                    Delivery::Revoke(principal, topic) => {
+                        Delivery::Revoke(principal.clone(), topic.clone())
+                    }
+                };
+                queue.send(copy).is_ok()
+            });
             if !queued {
-                // No task there (no runtime, or it has stopped): deliver from here.
-                shard.deliver(&event, &*self.inner.audience);
+                shard.deliver(&delivery);
             }
         }
     }
@@ -364,19 +404,11 @@ impl Hub {
     /// commit order, after the audience says no and before the events committed after the
     /// revocation are published (a log writer does, for the revocations
     /// [`Audience::committed`] returns).
+    ///
+    /// It goes to each thread's streams in order with the events published before it, so that
+    /// what the principal could read when it was committed still reaches them.
     pub fn revoke(&self, principal: &str, topic: &str) {
-        for shard in self.all_shards() {
-            shard.subscribers().retain(|_, sub| {
-                let theirs = sub.user.as_deref() == Some(principal);
-                if !theirs || !sub.topics.matches(topic) || sub.ended.contains(topic) {
-                    return true;
-                }
-                sub.ended.insert(topic.to_owned());
-                // Dropping a subscriber with nothing left closes its channel: the stream sends
-                // what is buffered, `forbidden` last, and ends.
-                deliver(sub, HubEvent::forbidden(topic)) && !sub.topics.only_exact_in(&sub.ended)
-            });
-        }
+        self.send_to_shards(Delivery::Revoke(Arc::from(principal), Arc::from(topic)));
     }
 
     /// The newest durable event id this hub has seen (or was told of at start).
@@ -534,15 +566,16 @@ mod tests {
         assert_eq!(hub.subscriber_count(), 1);
     }
 
-    /// Topic `x` is readable by ann alone; everything else by anyone.
+    /// Topic `t/x` is readable by ann alone; everything else by anyone.
     struct OnlyAnnReadsX;
 
     impl Audience for OnlyAnnReadsX {
-        fn is_restricted(&self, topic: &str) -> bool {
-            topic == "x"
-        }
-        fn may_read(&self, principal: Option<&str>, topic: &str) -> bool {
-            topic != "x" || principal == Some("ann")
+        fn readers(&self, topic: &str) -> Readers {
+            if topic == "t/x" {
+                Readers::only(|principal| principal == Some("ann"))
+            } else {
+                Readers::Anyone
+            }
         }
     }
 
@@ -553,11 +586,11 @@ mod tests {
     #[tokio::test]
     async fn restricted_events_reach_those_the_audience_allows() {
         let hub = Hub::with_audience(8, Arc::new(OnlyAnnReadsX));
-        let mut ann = hub.subscribe_as(topics("*"), &as_user("ann"));
-        let mut bob = hub.subscribe_as(topics("*"), &as_user("bob"));
-        let mut nobody = hub.subscribe(topics("*"));
-        hub.publish(HubEvent::logged(2, "x", "/x"));
-        hub.publish(HubEvent::logged(3, "y", "/y"));
+        let mut ann = hub.subscribe_as(topics("t/*"), &as_user("ann"));
+        let mut bob = hub.subscribe_as(topics("t/*"), &as_user("bob"));
+        let mut nobody = hub.subscribe(topics("t/*"));
+        hub.publish(HubEvent::logged(2, "t/x", "/x"));
+        hub.publish(HubEvent::logged(3, "t/y", "/y"));
         assert_eq!(ann.recv().await.unwrap().id, Some(2));
         assert_eq!(bob.recv().await.unwrap().id, Some(3));
         assert_eq!(nobody.recv().await.unwrap().id, Some(3));
@@ -581,7 +614,11 @@ mod tests {
         assert_eq!(only_x.recv().await.unwrap().topic, "rooms/x");
         assert!(only_x.recv().await.is_none(), "nothing left: ended");
         assert!(!only_x.overflowed());
-        assert_eq!(bobs.recv().await.unwrap().id, Some(3), "others keep the topic");
+        assert_eq!(
+            bobs.recv().await.unwrap().id,
+            Some(3),
+            "others keep the topic"
+        );
     }
 
     fn session(byte: u8, expires_in: std::time::Duration) -> Viewer {

@@ -314,6 +314,9 @@ mod tests {
         assert!(answer.headers.contains(&("location".into(), "/x/1".into())));
         assert!(!answer.headers.iter().any(|(n, _)| n == "set-cookie"));
         let json = answer.headers_json();
-        assert_eq!(StoredAnswer::from_columns(201, &json, vec![]).headers, answer.headers);
+        assert_eq!(
+            StoredAnswer::from_columns(201, &json, vec![]).headers,
+            answer.headers
+        );
     }
 }

@@ -90,7 +90,9 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{web, App};
 
-pub use audience::{Audience, Credentials, Everyone, Revocation, SessionKey, StreamSession, Viewer};
+pub use audience::{
+    Audience, Credentials, Everyone, Readers, Revocation, SessionKey, StreamSession, Viewer,
+};
 pub use error::ApiError;
 pub use hub::{Hub, HubEvent};
 pub use serve::serve;
@@ -247,11 +249,10 @@ impl Builder {
             Backend::Sqlite(dir) => {
                 let (hub, migrations) = (hub.clone(), self.migrations);
                 let dir_shown = dir.display().to_string();
-                let store = tokio::task::spawn_blocking(move || {
-                    SqliteStore::open(&dir, hub, &migrations)
-                })
-                .await?
-                .with_context(|| format!("opening the store in {dir_shown}"))?;
+                let store =
+                    tokio::task::spawn_blocking(move || SqliteStore::open(&dir, hub, &migrations))
+                        .await?
+                        .with_context(|| format!("opening the store in {dir_shown}"))?;
                 let store = Arc::new(store);
                 (store.clone(), OpenedBackend::Sqlite(store))
             }

@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use actix_http::{HttpServiceBuilder, Protocol, TlsAcceptorConfig};
 use actix_server::{GracefulShutdownSignal, Server, ServerBuilder};
+use actix_service::boxed::BoxServiceFactory;
 use actix_service::{
     fn_factory, fn_service, map_config, IntoServiceFactory, Service, ServiceFactory,
     ServiceFactoryExt,
 };
-use actix_service::boxed::BoxServiceFactory;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{AppConfig, ServiceResponse};
 use tokio::net::TcpStream;

@@ -175,9 +175,7 @@ pub async fn open_stream(state: &Nudge, request: StreamRequest) -> Result<Stream
                     preface.push(reset_frame(range.head, "too_many_missed"));
                 } else {
                     let mut missed = replay.events;
-                    missed.retain(|e| {
-                        !audience.is_restricted(&e.topic) || audience.may_read(user, &e.topic)
-                    });
+                    missed.retain(|e| audience.may_read(user, &e.topic));
                     preface.extend(
                         coalesce(missed)
                             .iter()

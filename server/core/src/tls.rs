@@ -10,7 +10,6 @@ use anyhow::Context;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-
 /// Where the development certificate lives inside the data directory.
 const DEV_DIR: &str = "dev-tls";
 

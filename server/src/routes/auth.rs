@@ -17,8 +17,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{wrong_method, AppState};
-use crate::auth::session::{clear_cookie, over_tls, SessionToken};
 use crate::auth::require_user;
+use crate::auth::session::{clear_cookie, over_tls, SessionToken};
 use crate::domain::{validate_password, UserName};
 use crate::error::ApiError;
 use crate::http_cache::NEVER_STORE;

@@ -49,9 +49,7 @@ async fn announce(
     validate_presence_name(&body.name)?;
     existing_room(&state, &room).await?;
     if state.presence.announce(room.as_str(), &body.name) {
-        state
-            .nudge
-            .ephemeral(&room.topic(), &room.presence_url());
+        state.nudge.ephemeral(&room.topic(), &room.presence_url());
     }
     let ttl = state.config.presence_ttl_secs;
     Ok(HttpResponse::build(StatusCode::OK)

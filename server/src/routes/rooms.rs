@@ -153,8 +153,7 @@ async fn create(
         state.store.create_room(&room).await?
     };
     state.known_rooms.insert(room.as_str());
-    let body =
-        json!({ "name": room.as_str(), "private": state.access.is_private(room.as_str()) });
+    let body = json!({ "name": room.as_str(), "private": state.access.is_private(room.as_str()) });
     let mut response = if created {
         HttpResponse::Created()
     } else {

@@ -7,8 +7,8 @@
 
 use async_trait::async_trait;
 
-use nudge::StoreError;
 use crate::domain::{RoomName, UserName};
+use nudge::StoreError;
 
 /// Failures and refusals of an accounts backend; [`crate::error`] maps them to HTTP.
 #[derive(Debug, thiserror::Error)]

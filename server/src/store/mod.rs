@@ -16,7 +16,8 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use nudge::{EventLog, Migrations, Nudge, StoreError, StoreResult};
+use nudge::{EventLog, Migrations, Nudge};
+pub use nudge::{Retention, StoreError, StoreResult};
 
 use crate::access::{AccessView, RoomAudience};
 use crate::domain::{Message, NewMessage, PageCursor, RoomMessages, RoomName, RoomSummary};
@@ -78,6 +79,14 @@ pub enum Backend {
     Sqlite(std::path::PathBuf),
     /// PostgreSQL at this URL.
     Postgres(String),
+}
+
+/// nudge's default settings, with `buffer` events buffered per stream (for tests and tools).
+pub fn settings_with_buffer(buffer: usize) -> nudge::Settings {
+    nudge::Settings {
+        subscriber_buffer: buffer,
+        ..nudge::Settings::default()
+    }
 }
 
 /// nudge opened with Watercooler's tables and audience, and the chat's stores over it.

@@ -185,7 +185,10 @@ impl EventLog for PostgresStore {
             .map_err(store_error)?;
         reader
             .client()
-            .execute("DELETE FROM sessions WHERE expires_at < nudge_now_ms()", &[])
+            .execute(
+                "DELETE FROM sessions WHERE expires_at < nudge_now_ms()",
+                &[],
+            )
             .await
             .map_err(store_error)?;
         Ok(removed)

@@ -27,7 +27,8 @@ impl SqliteStore {
     /// The chat over nudge's store `core` (already migrated): fills in old users' name keys,
     /// makes sure the `general` room exists, and loads who may read which room into `access`.
     pub async fn open(core: Arc<Core>, access: AccessView) -> StoreResult<Self> {
-        let general = RoomName::parse("general").map_err(|e| StoreError::Database(e.to_string()))?;
+        let general =
+            RoomName::parse("general").map_err(|e| StoreError::Database(e.to_string()))?;
         core.write(move |tx| {
             accounts::backfill_name_keys(tx.conn())?;
             write::create_room(tx, &general, None)

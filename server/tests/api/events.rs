@@ -169,7 +169,7 @@ async fn an_id_older_than_the_retained_log_gets_a_reset(path: StreamPath) {
     }
     let removed = app
         .store
-        .prune(nudge_server::store::Retention {
+        .prune(nudge::Retention {
             max_events: 2,
             max_age_secs: 3600,
         })

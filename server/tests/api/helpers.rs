@@ -3,12 +3,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use nudge_server::hub::Hub;
-use nudge_server::store::Store;
-use nudge_server::{Application, Config};
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use watercooler::hub::Hub;
+use watercooler::store::Store;
+use watercooler::{Application, Config};
 
 use crate::sse_client::SseClient;
 

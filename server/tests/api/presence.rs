@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use nudge_server::{Application, Config};
 use serde_json::json;
+use watercooler::{Application, Config};
 
 use crate::helpers::{assert_error, spawn_app, wait_until};
 

@@ -280,7 +280,7 @@ async fn a_storm_of_sign_ins_holds_memory_within_the_stated_bound() {
 
     let peak = proc_status_bytes(pid, "VmHWM");
     let bound =
-        idle + HASHES_AT_ONCE * nudge_server::auth::password::HASH_MEMORY_BYTES as u64 + SLACK;
+        idle + HASHES_AT_ONCE * watercooler::auth::password::HASH_MEMORY_BYTES as u64 + SLACK;
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     eprintln!(
         "sign-in storm: idle {:.1} MiB, peak {:.1} MiB, bound {:.1} MiB, {hashed} of 60 hashed",

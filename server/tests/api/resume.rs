@@ -117,7 +117,7 @@ async fn resuming_at_the_retention_boundary_is_exact() {
         );
     }
     app.store
-        .prune(nudge_server::store::Retention {
+        .prune(nudge::Retention {
             max_events: 3,
             max_age_secs: 3600,
         })

@@ -2,12 +2,9 @@
 //! key is unique), found by its key wherever a name is given, and answered as registered; users
 //! registered before names had keys get theirs when the store opens.
 
-use nudge_server::domain::{RoomName, UserName};
-use nudge_server::hub::Hub;
-use nudge_server::store::accounts::{AccountError, Accounts, NewSession, TokenHash};
-use nudge_server::store::postgres::PostgresStore;
-use nudge_server::store::sqlite::SqliteStore;
-use nudge_server::store::Store;
+use watercooler::domain::{RoomName, UserName};
+use watercooler::store::accounts::{AccountError, Accounts, NewSession, TokenHash};
+use watercooler::store::{self, settings_with_buffer, Backend, Opened};
 
 use crate::Fixture;
 
@@ -70,7 +67,7 @@ pub async fn members_are_found_by_key(f: Fixture) {
         .add_member(&room, &name("ann"), &name("ZOË/b"))
         .await
         .unwrap();
-    let access = f.hub.access();
+    let access = &f.access;
     assert!(
         access.may_read_room("secret", Some("Zoë/B")),
         "stored as registered"
@@ -83,7 +80,7 @@ pub async fn members_are_found_by_key(f: Fixture) {
         .remove_member(&room, &name("ann"), &name(" zoë/b "))
         .await
         .unwrap();
-    assert!(!f.hub.access().may_read_room("secret", Some("Zoë/B")));
+    assert!(!f.access.may_read_room("secret", Some("Zoë/B")));
 }
 
 /// Users as a store from before name keys holds them: `ann` registered after `Ann`, and a name
@@ -127,21 +124,21 @@ async fn keys_were_filled_in(accounts: &dyn Accounts) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_users_from_before_name_keys_get_them_when_the_store_opens() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path(), Hub::new(16)).unwrap();
-    store.close().await;
+    let store = sqlite_at(dir.path()).await;
+    store.store.close().await;
     drop(store);
     let conn = rusqlite::Connection::open(dir.path().join("nudge.sqlite3")).unwrap();
     conn.execute_batch(USERS_WITHOUT_KEYS).unwrap();
     drop(conn);
-    let store = SqliteStore::open(dir.path(), Hub::new(16)).unwrap();
-    keys_were_filled_in(&store.accounts()).await;
+    let store = sqlite_at(dir.path()).await;
+    keys_were_filled_in(&*store.accounts).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_users_from_before_name_keys_get_them_when_the_store_opens() {
     let url = crate::pg::Cluster::shared().fresh_database();
-    let store = PostgresStore::open(&url, Hub::new(16)).await.unwrap();
-    store.close().await;
+    let store = postgres_at(&url).await;
+    store.store.close().await;
     drop(store);
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
@@ -150,6 +147,18 @@ async fn postgres_users_from_before_name_keys_get_them_when_the_store_opens() {
     client.batch_execute(USERS_WITHOUT_KEYS).await.unwrap();
     drop(client);
     let _ = connection.await;
-    let store = PostgresStore::open(&url, Hub::new(16)).await.unwrap();
-    keys_were_filled_in(&store.accounts()).await;
+    let store = postgres_at(&url).await;
+    keys_were_filled_in(&*store.accounts).await;
+}
+
+async fn sqlite_at(dir: &std::path::Path) -> Opened {
+    store::open(Backend::Sqlite(dir.to_owned()), settings_with_buffer(16))
+        .await
+        .unwrap()
+}
+
+async fn postgres_at(url: &str) -> Opened {
+    store::open(Backend::Postgres(url.to_owned()), settings_with_buffer(16))
+        .await
+        .unwrap()
 }

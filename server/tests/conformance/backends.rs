@@ -4,12 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nudge_server::domain::NewMessage;
-use nudge_server::hub::Hub;
-use nudge_server::store::postgres::PostgresStore;
-use nudge_server::store::sqlite::SqliteStore;
-use nudge_server::store::Store;
-use nudge_server::topic::TopicSet;
+use nudge::EventLog;
+use watercooler::domain::NewMessage;
+use watercooler::store::{self, settings_with_buffer, Backend, Opened};
+use watercooler::topic::TopicSet;
 
 use crate::pg;
 
@@ -28,7 +26,8 @@ const EVENTS: i64 = 50_000;
 #[tokio::test]
 async fn sqlite_writer_runs_with_wal_and_synchronous_full() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path(), Hub::new(16)).unwrap();
+    let opened = sqlite_at(dir.path()).await;
+    let store = opened.nudge.sqlite().unwrap().clone();
     let settings = store.writer_settings().await.unwrap();
     assert_eq!(settings.journal_mode, "wal");
     assert_eq!(settings.synchronous, 2, "FULL");
@@ -39,7 +38,8 @@ async fn sqlite_writer_runs_with_wal_and_synchronous_full() {
 #[tokio::test]
 async fn sqlite_replay_searches_the_topic_index() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path(), Hub::new(16)).unwrap();
+    let opened = sqlite_at(dir.path()).await;
+    let store = opened.nudge.sqlite().unwrap().clone();
     {
         // Written beside the store, in one transaction: far faster than appending.
         let mut db = rusqlite::Connection::open(dir.path().join("nudge.sqlite3")).unwrap();
@@ -92,7 +92,8 @@ async fn connect(url: &str) -> tokio_postgres::Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_replay_searches_the_topic_index() {
     let url = pg::Cluster::shared().fresh_database();
-    let store = PostgresStore::open(&url, Hub::new(16)).await.unwrap();
+    let opened = postgres_at(&url, 16).await;
+    let store = opened.nudge.postgres().unwrap().clone();
     let db = connect(&url).await;
     db.batch_execute(&format!(
         "INSERT INTO events (id, topic, url, created_at)
@@ -146,8 +147,8 @@ const HOLD: i64 = 0x6e75_6467_65ff;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_answers_and_publishes_only_after_the_commit() {
     let url = pg::Cluster::shared().fresh_database();
-    let hub = Hub::new(64);
-    let store = Arc::new(PostgresStore::open(&url, hub.clone()).await.unwrap());
+    let opened = postgres_at(&url, 64).await;
+    let (hub, store) = (opened.nudge.hub().clone(), opened.store.clone());
     let db = connect(&url).await;
     db.batch_execute(&format!(
         "CREATE FUNCTION test_hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -223,4 +224,19 @@ async fn postgres_answers_and_publishes_only_after_the_commit() {
         .unwrap();
     assert_eq!(event.id, Some(appended.message.event_id));
     store.close().await;
+}
+
+async fn sqlite_at(dir: &std::path::Path) -> Opened {
+    store::open(Backend::Sqlite(dir.to_owned()), settings_with_buffer(16))
+        .await
+        .unwrap()
+}
+
+async fn postgres_at(url: &str, buffer: usize) -> Opened {
+    store::open(
+        Backend::Postgres(url.to_owned()),
+        settings_with_buffer(buffer),
+    )
+    .await
+    .unwrap()
 }

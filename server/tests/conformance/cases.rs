@@ -4,9 +4,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use nudge_server::domain::{NewMessage, PageCursor, RoomName};
-use nudge_server::store::{IdempotencyKey, Retention, StoreError};
-use nudge_server::topic::TopicSet;
+use watercooler::domain::{NewMessage, PageCursor, RoomName};
+use watercooler::store::{IdempotencyKey, Retention, StoreError};
+use watercooler::topic::TopicSet;
 
 use crate::Fixture;
 
@@ -26,7 +26,7 @@ fn topics(list: &[&str]) -> TopicSet {
     TopicSet::parse(list.iter().copied()).unwrap()
 }
 
-async fn append(f: &Fixture, room: &str, text: &str) -> nudge_server::domain::Message {
+async fn append(f: &Fixture, room: &str, text: &str) -> watercooler::domain::Message {
     f.store
         .append_message(message(room, text), None)
         .await

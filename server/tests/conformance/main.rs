@@ -10,43 +10,42 @@ mod pg;
 
 use std::sync::Arc;
 
-use nudge_server::hub::Hub;
-use nudge_server::store::accounts::Accounts;
-use nudge_server::store::postgres::PostgresStore;
-use nudge_server::store::sqlite::SqliteStore;
-use nudge_server::store::Store;
+use watercooler::access::AccessView;
+use watercooler::hub::Hub;
+use watercooler::store::accounts::Accounts;
+use watercooler::store::{self, settings_with_buffer, Backend, Store};
 
 /// A fresh store, the hub it publishes into, and whatever must live as long as the store.
 pub(crate) struct Fixture {
     pub store: Arc<dyn Store>,
     pub accounts: Arc<dyn Accounts>,
     pub hub: Hub,
+    pub access: AccessView,
     _keep: Box<dyn std::any::Any + Send>,
+}
+
+async fn open(backend: Backend, keep: Box<dyn std::any::Any + Send>) -> Fixture {
+    let opened = store::open(backend, settings_with_buffer(1024))
+        .await
+        .unwrap();
+    Fixture {
+        hub: opened.nudge.hub().clone(),
+        store: opened.store,
+        accounts: opened.accounts,
+        access: opened.access,
+        _keep: keep,
+    }
 }
 
 async fn sqlite() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let hub = Hub::new(1024);
-    let store = SqliteStore::open(dir.path(), hub.clone()).unwrap();
-    Fixture {
-        accounts: Arc::new(store.accounts()),
-        store: Arc::new(store),
-        hub,
-        _keep: Box::new(dir),
-    }
+    open(Backend::Sqlite(dir.path().to_owned()), Box::new(dir)).await
 }
 
 /// A fresh database in the test binary's throwaway PostgreSQL cluster.
 async fn postgres() -> Fixture {
     let url = pg::Cluster::shared().fresh_database();
-    let hub = Hub::new(1024);
-    let store = PostgresStore::open(&url, hub.clone()).await.unwrap();
-    Fixture {
-        accounts: Arc::new(store.accounts()),
-        store: Arc::new(store),
-        hub,
-        _keep: Box::new(()),
-    }
+    open(Backend::Postgres(url), Box::new(())).await
 }
 
 /// One `#[tokio::test]` per case, per backend (cases from `cases` unless a module is named).

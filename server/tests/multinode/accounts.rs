@@ -313,7 +313,7 @@ async fn a_sign_out_missed_while_a_node_was_not_listening_ends_its_streams_on_re
         .execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE datname = current_database() AND pid <> pg_backend_pid() \
-             AND (query LIKE 'LISTEN%' OR query LIKE '%LEFT JOIN access_changes%')",
+             AND (query LIKE 'LISTEN%' OR query LIKE 'SELECT id, topic, url, note FROM events%')",
             &[],
         )
         .await

@@ -2,17 +2,18 @@
 
 use std::sync::Arc;
 
-use nudge_server::domain::{NewMessage, RoomName};
-use nudge_server::hub::Hub;
-use nudge_server::store::postgres::PostgresStore;
-use nudge_server::store::{Store, StoreError};
+use watercooler::domain::{NewMessage, RoomName};
+use watercooler::store::{self, settings_with_buffer, Backend, Store, StoreError};
 
 use crate::pg::Cluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_the_database_refuses_fails_alone() {
     let url = Cluster::shared().fresh_database();
-    let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&url, Hub::new(16)).await.unwrap());
+    let store: Arc<dyn Store> = store::open(Backend::Postgres(url), settings_with_buffer(16))
+        .await
+        .unwrap()
+        .store;
     // PostgreSQL text cannot hold NUL, so that one write fails inside a shared statement.
     let tasks: Vec<_> = (0..64)
         .map(|i| {

@@ -7,11 +7,9 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use nudge_server::domain::NewMessage;
-use nudge_server::hub::Hub;
-use nudge_server::store::postgres::PostgresStore;
-use nudge_server::store::Store;
-use nudge_server::topic::TopicSet;
+use watercooler::domain::NewMessage;
+use watercooler::store::{self, settings_with_buffer, Backend, Store};
+use watercooler::topic::TopicSet;
 
 use crate::pg::Cluster;
 
@@ -25,12 +23,17 @@ fn everything() -> TopicSet {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_resuming_continually_never_skips_an_event() {
     let url = Cluster::shared().fresh_database();
-    let hubs = [Hub::new(1 << 16), Hub::new(1 << 16)];
+    let mut hubs = Vec::new();
     let mut nodes: Vec<Arc<dyn Store>> = Vec::new();
-    for hub in &hubs {
-        nodes.push(Arc::new(
-            PostgresStore::open(&url, hub.clone()).await.unwrap(),
-        ));
+    for _ in 0..2 {
+        let node = store::open(
+            Backend::Postgres(url.clone()),
+            settings_with_buffer(1 << 16),
+        )
+        .await
+        .unwrap();
+        hubs.push(node.nudge.hub().clone());
+        nodes.push(node.store);
     }
     let mut subscriptions: Vec<_> = hubs
         .iter()

@@ -3,10 +3,8 @@
 
 use std::sync::Arc;
 
-use nudge_server::domain::{NewMessage, RoomName};
-use nudge_server::hub::Hub;
-use nudge_server::store::postgres::PostgresStore;
-use nudge_server::store::{IdempotencyKey, Store};
+use watercooler::domain::{NewMessage, RoomName};
+use watercooler::store::{self, settings_with_buffer, Backend, IdempotencyKey, Store};
 
 use crate::pg::Cluster;
 
@@ -19,7 +17,10 @@ fn message(text: &str) -> NewMessage {
 }
 
 async fn node(url: &str) -> Arc<dyn Store> {
-    Arc::new(PostgresStore::open(url, Hub::new(16)).await.unwrap())
+    store::open(Backend::Postgres(url.to_owned()), settings_with_buffer(16))
+        .await
+        .unwrap()
+        .store
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,11 +22,13 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{oneshot, Semaphore};
 
-use super::{EventLog, LogRange, Migrations, Replay, Retention, StoreError, StoreResult, TopicScan};
+use super::{
+    EventLog, LogRange, Migrations, Replay, Retention, StoreError, StoreResult, TopicScan,
+};
 use crate::hub::Hub;
 use crate::topic::TopicSet;
-pub use write::{WriteTx, WriterSettings};
 use write::{WriteJob, Writer};
+pub use write::{WriteTx, WriterSettings};
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {

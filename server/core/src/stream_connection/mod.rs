@@ -45,9 +45,9 @@ pub use replayed::{ConnectionKill, Replayed};
 use crate::audience::Credentials;
 use crate::metrics::{log_response, ResponseLabels};
 use crate::security::SECURITY_HEADERS;
+use crate::sse::{event_stream, StreamPlan, StreamWatch, OVERFLOW_GRACE};
 use crate::stream::{open_stream, StreamRequest, EVENT_STREAM_HEADERS};
 use crate::Nudge;
-use crate::sse::{event_stream, StreamPlan, StreamWatch, OVERFLOW_GRACE};
 use head::Parsed;
 
 /// How long a new connection may take to send its first request head before it is answered

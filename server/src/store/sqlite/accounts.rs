@@ -111,11 +111,12 @@ pub fn apply(tx: &mut WriteTx<'_>, op: &AccountOp) -> AccountResult<Applied> {
             Ok(Applied::default())
         }
         AccountOp::EndSession { token_hash } => {
-            tx.conn().execute(
-                "DELETE FROM sessions WHERE token_hash = ?1",
-                [&token_hash.0[..]],
-            )
-            .map_err(StoreError::from)?;
+            tx.conn()
+                .execute(
+                    "DELETE FROM sessions WHERE token_hash = ?1",
+                    [&token_hash.0[..]],
+                )
+                .map_err(StoreError::from)?;
             Ok(Applied::default())
         }
         AccountOp::CreatePrivateRoom { room, creator } => {

@@ -104,9 +104,7 @@ impl Follower {
             .await
             .map_err(store_error)?;
         let page = client
-            .prepare(
-                "SELECT id, topic, url, note FROM events WHERE id > $1 ORDER BY id LIMIT $2",
-            )
+            .prepare("SELECT id, topic, url, note FROM events WHERE id > $1 ORDER BY id LIMIT $2")
             .await
             .map_err(store_error)?;
         *backoff = MIN_BACKOFF;

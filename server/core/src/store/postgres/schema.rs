@@ -217,7 +217,11 @@ async fn run(client: &mut Client, component: &str, steps: &[&str]) -> StoreResul
         .await
         .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
-        tracing::info!(component, version = version + 1, "migrated the PostgreSQL schema");
+        tracing::info!(
+            component,
+            version = version + 1,
+            "migrated the PostgreSQL schema"
+        );
     }
     Ok(())
 }

@@ -172,7 +172,11 @@ impl Writer {
 
 /// Runs one job inside a savepoint, so a job that fails leaves no trace and does not spoil
 /// the other jobs of its batch.
-fn apply_in_savepoint(tx: &Transaction<'_>, job: WriteJob, events: &mut Vec<LoggedEvent>) -> Answer {
+fn apply_in_savepoint(
+    tx: &Transaction<'_>,
+    job: WriteJob,
+    events: &mut Vec<LoggedEvent>,
+) -> Answer {
     let mark = events.len();
     // Prepared once per connection: at hundreds of jobs per batch, parsing these two
     // statements each time showed in profiles.
@@ -184,7 +188,8 @@ fn apply_in_savepoint(tx: &Transaction<'_>, job: WriteJob, events: &mut Vec<Logg
     }
     let (kept, answer) = job(Ok(&mut WriteTx { conn: tx, events }));
     let closed = if kept {
-        tx.prepare_cached("RELEASE job").and_then(|mut s| s.execute([]))
+        tx.prepare_cached("RELEASE job")
+            .and_then(|mut s| s.execute([]))
     } else {
         events.truncate(mark);
         tx.execute_batch("ROLLBACK TO job; RELEASE job").map(|()| 0)
