@@ -73,13 +73,16 @@ impl Viewer {
     }
 }
 
+/// A yes or no for a principal (`None`: anonymous).
+pub type Allow = Arc<dyn Fn(Option<&str>) -> bool + Send + Sync>;
+
 /// Who may read a topic, as of one moment.
 #[derive(Clone)]
 pub enum Readers {
     /// Anyone, signed in or not.
     Anyone,
-    /// Those this says yes to (`None`: anonymous).
-    Only(Arc<dyn Fn(Option<&str>) -> bool + Send + Sync>),
+    /// Those this says yes to.
+    Only(Allow),
 }
 
 impl Readers {

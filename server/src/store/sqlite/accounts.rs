@@ -219,7 +219,7 @@ pub fn backfill_name_keys(tx: &Connection) -> StoreResult<()> {
         .collect::<Result<_, _>>()?;
     for name in names {
         let key = name_key(&name);
-        let key = match user_by_key(&tx, &key)? {
+        let key = match user_by_key(tx, &key)? {
             Some(_) => format!("\u{1}{name}"),
             None => key,
         };
