@@ -1,21 +1,22 @@
 // The tabs of one browser elect one leader, which alone holds the event stream.
 //
-// The election is a Web Lock: the leader holds `nudge-leader` for as long as it lives, and the
-// browser hands it to a waiting tab the moment the leader closes, reloads or crashes. The
-// BroadcastChannel carries the election's bookkeeping (the last event id seen, so a new leader
-// resumes exactly where the old one stopped; the stream's state; which room each tab shows)
-// and, for tabs no ServiceWorker controls yet, the nudges themselves. Everything else goes the
-// design's single path: leader → SW → `updated` to every tab.
-
-const LOCK = "nudge-leader";
-const CHANNEL = "nudge";
+// The election is a Web Lock: the leader holds it for as long as it lives, and the browser hands
+// it to a waiting tab the moment the leader closes, reloads or crashes. The BroadcastChannel
+// carries the election's bookkeeping (the last event id seen, so a new leader resumes exactly
+// where the old one stopped; the stream's state; which URLs each tab shows) and, for tabs no
+// ServiceWorker controls yet, the nudges themselves. Everything else goes the single path:
+// leader → SW → `updated` to every tab.
 
 export class Tabs {
-  /** `onMessage(msg)` receives what other tabs post; a tab never hears its own posts. */
-  constructor(onMessage) {
+  /**
+   * `onMessage(msg)` receives what other tabs post (a tab never hears its own posts);
+   * `name` names both the lock and the channel, so two apps on one origin keep apart.
+   */
+  constructor(onMessage, { lock = "nudge-leader", channel = "nudge" } = {}) {
     this.id = crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2);
     this.isLeader = false;
-    this.channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(CHANNEL) : null;
+    this.lock = lock;
+    this.channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(channel) : null;
     if (this.channel) {
       this.channel.onmessage = (e) => {
         if (e.data && typeof e.data.type === "string") onMessage(e.data);
@@ -35,11 +36,11 @@ export class Tabs {
       return;
     }
     navigator.locks
-      .request(LOCK, () => {
+      .request(this.lock, () => {
         lead();
         return new Promise(() => {}); // released by the browser when this document goes
       })
-      .catch((err) => console.warn("leader election failed:", err));
+      .catch((err) => console.warn("nudge: leader election failed:", err));
   }
 
   /** Posts `msg` to every other tab of this browser, stamped with this tab's id. */
