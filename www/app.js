@@ -6,7 +6,7 @@
 // means for them. Each view owns its slice of the page:
 //   js/room-view.js      the room's messages and unsent messages
 //   js/rooms-view.js     the room list and the new-room form
-//   js/presence.js       who is here (ephemeral)
+//   js/here.js           who is here (presence, ephemeral)
 //   js/compose.js        the compose form and the display name
 //   js/account-panel.js  who is signed in, sign-in and sign-out
 //   js/members.js        the members of a private room
@@ -18,7 +18,7 @@ import { AccountPanel } from "./js/account-panel.js";
 import { ROOM_RE, presenceUrl, recentUrl } from "./js/api.js";
 import { Compose, upgradeEntry } from "./js/compose.js";
 import { Members } from "./js/members.js";
-import { Presence } from "./js/presence.js";
+import { Presence } from "./js/here.js";
 import { followLog, renderComposeError, renderNotice, renderRole, renderStatus, renderUpdate } from "./js/render.js";
 import { RoomView } from "./js/room-view.js";
 import { RoomList } from "./js/rooms-view.js";
