@@ -54,7 +54,7 @@ export class Nudge extends EventTarget {
     this.etags = new Map(); // path -> ETag of the last read through `fetch`
     this.fallbacks = new Map(); // path -> timer, while waiting for the SW's `updated`
     this.lastProbe = 0;
-    this.tabs = new Tabs((msg) => this.onTabMessage(msg), {
+    this.tabs = new Tabs((msg) => this.onTab(msg), {
       lock: `${name}-leader`,
       channel: name,
     });
@@ -83,7 +83,7 @@ export class Nudge extends EventTarget {
       registerServiceWorker({
         url: this.options.serviceWorker,
         scope: this.options.scope,
-        onMessage: (e) => this.onSwMessage(e.data),
+        onPost: (e) => this.onWorker(e.data),
         onWaiting: (accept) => this.emit("update", { accept }),
         onControlled: () => this.emit("controlled"),
       });
@@ -122,7 +122,7 @@ export class Nudge extends EventTarget {
 
   /**
    * `fetch(url, init)` that feeds the connection state (a stored copy or no answer: offline)
-   * and remembers the ETag, so a nudge for what is on screen already is not read again. With
+   * and keeps the ETag, so a nudge for what is on screen already is not read again. With
    * `cached: true` it reads the SW's copy, and the network when the SW has none, or none at
    * `etag`. Resolves to the Response, with `source` added: `sw` (the SW's copy, as asked),
    * `offline` (a stored copy, the server being gone) or `network`; rejects only when no answer
@@ -242,7 +242,7 @@ export class Nudge extends EventTarget {
 
   // ---- what every tab does with news, from its own stream or from the leader -----------------
 
-  onTabMessage(msg) {
+  onTab(msg) {
     const leader = this.tabs.isLeader;
     switch (msg.type) {
       case "who":
@@ -315,7 +315,7 @@ export class Nudge extends EventTarget {
     );
   }
 
-  onSwMessage(msg) {
+  onWorker(msg) {
     if (!msg || msg.type !== "updated" || typeof msg.url !== "string") return;
     const path = pathOf(msg.url);
     clearTimeout(this.fallbacks.get(path));

@@ -8,14 +8,14 @@
 
 /**
  * Registers the SW at `url` (nudge's loader, `/sw.js`, or `/sw.js?routes=/routes.js` for an app
- * with a route table of its own); calls `onMessage(event)` for each message of the SW,
+ * with a route table of its own); calls `onPost(event)` for each `postMessage` of the SW,
  * `onWaiting(accept)` whenever a new version waits to take over, and `onControlled()` when a
  * first visit's SW takes control of this tab.
  */
-export async function registerServiceWorker({ url, scope = "/", onMessage, onWaiting, onControlled }) {
+export async function registerServiceWorker({ url, scope = "/", onPost, onWaiting, onControlled }) {
   if (!("serviceWorker" in navigator)) return null;
   const sw = navigator.serviceWorker;
-  sw.addEventListener("message", onMessage);
+  sw.addEventListener("message", onPost);
   sw.startMessages();
 
   // The first visit's claim also fires `controllerchange`: only a replacement means reload.

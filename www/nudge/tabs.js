@@ -9,17 +9,18 @@
 
 export class Tabs {
   /**
-   * `onMessage(msg)` receives what other tabs post (a tab never hears its own posts);
-   * `name` names both the lock and the channel, so two apps on one origin keep apart.
+   * `onPost(msg)` receives what other tabs post (a tab never hears its own posts);
+   * `lock` and `channel` name the Web Lock and the BroadcastChannel, so two apps on one origin
+   * keep apart.
    */
-  constructor(onMessage, { lock = "nudge-leader", channel = "nudge" } = {}) {
+  constructor(onPost, { lock = "nudge-leader", channel = "nudge" } = {}) {
     this.id = crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2);
     this.isLeader = false;
     this.lock = lock;
     this.channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(channel) : null;
     if (this.channel) {
       this.channel.onmessage = (e) => {
-        if (e.data && typeof e.data.type === "string") onMessage(e.data);
+        if (e.data && typeof e.data.type === "string") onPost(e.data);
       };
     }
   }
