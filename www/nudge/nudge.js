@@ -10,7 +10,7 @@
 //
 // The page only listens (an EventTarget):
 //   changed    {url, topic, etag, ephemeral, cached}: read `url` again, with
-//              `nudge.fetch(url, detail)` (from the SW's cache when `cached`)
+//              `nudge.fetch(url, { cached, etag })` (from the SW's cache when `cached`)
 //   reset      the server could not resume the stream: read again everything shown
 //   forbidden  {topic}: access to `topic` was withdrawn
 //   state      {state}: `live`, `reconnecting` or `offline` (also `nudge.state`)
@@ -197,13 +197,16 @@ export class Nudge extends EventTarget {
     this.stream.open(from);
   }
 
-  /** A stored copy (marked offline) is how we learn the server is gone, not just the stream. */
+  /**
+   * A stored copy (marked offline) is how we learn the server is gone, not just the stream: the
+   * page reads the first URL it shows again (through `fetch`, which judges the answer).
+   */
   probe() {
     const now = Date.now();
     const [url] = this.watched || [];
     if (!url || now - this.lastProbe < PROBE_EVERY_MS) return;
     this.lastProbe = now;
-    this.fetch(url).catch(() => {});
+    this.emit("changed", { url, topic: null, etag: null, ephemeral: false, cached: false });
   }
 
   noteSeen(id) {
