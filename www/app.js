@@ -32,7 +32,6 @@ const current = () => room.room;
 const nudge = new Nudge({
   topics: TOPICS,
   lastEventId: () => firstRender.then(() => room.lastEventId),
-  name: "nudge",
 });
 const outbox = new Outbox({
   name: "watercooler",

@@ -52,17 +52,13 @@ export async function readJson(res) {
   };
 }
 
-/** POSTs JSON; the idempotency key makes a retry of the same message store it once. */
-export async function postJson(url, body, idempotencyKey) {
+/** POSTs JSON (presence, sign-in): writes that wait in no outbox. */
+export async function postJson(url, body) {
   let res;
   try {
     res = await fetch(url, {
       method: "POST",
-      headers: {
-        "Content-Type": "application/json",
-        Accept: "application/json",
-        ...(idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {}),
-      },
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify(body),
     });
   } catch (err) {

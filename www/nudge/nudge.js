@@ -246,42 +246,7 @@ export class Nudge extends EventTarget {
   // ---- what every tab does with news, from its own stream or from the leader -----------------
 
   onTab(msg) {
-    const leader = this.tabs.isLeader;
-    switch (msg.type) {
-      case "who":
-        this.announce();
-        if (leader) this.tabs.post({ type: "state", state: this.status.state, seen: this.lastSeen });
-        break;
-      case "showing":
-        if (leader) this.shownBy.set(msg.from, Array.isArray(msg.paths) ? new Set(msg.paths) : null);
-        break;
-      case "bye":
-        this.shownBy.delete(msg.from);
-        break;
-      case "seen":
-        this.lastSeen = msg.id;
-        break;
-      case "state":
-        if (leader) break;
-        if (msg.seen && this.lastSeen === null) this.lastSeen = msg.seen;
-        this.status.setStream(msg.state);
-        break;
-      case "live":
-        if (!leader) this.emit("open");
-        break;
-      case "nudge":
-        if (!leader) this.onNudge(msg);
-        break;
-      case "ephemeral":
-        this.onEphemeral(msg);
-        break;
-      case "reset":
-        this.emit("reset");
-        break;
-      case "forbidden":
-        if (!leader) this.emit("forbidden", { topic: msg.topic });
-        break;
-    }
+    if (Object.hasOwn(FROM_TABS, msg.type)) FROM_TABS[msg.type].call(this, msg, this.tabs.isLeader);
   }
 
   onEphemeral({ url, topic }) {
@@ -332,6 +297,47 @@ export class Nudge extends EventTarget {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 }
+
+/**
+ * What the other tabs' posts mean (the BroadcastChannel protocol of this module, not the wire
+ * contract): `(msg, leader)`, with `this` the Nudge and `leader` whether this tab leads.
+ */
+const FROM_TABS = {
+  /** A tab started or a new leader asks: say what this tab shows (and, leading, the state). */
+  who(_msg, leader) {
+    this.announce();
+    if (leader) this.tabs.post({ type: "state", state: this.status.state, seen: this.lastSeen });
+  },
+  showing(msg, leader) {
+    if (leader) this.shownBy.set(msg.from, Array.isArray(msg.paths) ? new Set(msg.paths) : null);
+  },
+  bye(msg) {
+    this.shownBy.delete(msg.from);
+  },
+  seen(msg) {
+    this.lastSeen = msg.id;
+  },
+  state(msg, leader) {
+    if (leader) return;
+    if (msg.seen && this.lastSeen === null) this.lastSeen = msg.seen;
+    this.status.setStream(msg.state);
+  },
+  live(_msg, leader) {
+    if (!leader) this.emit("open");
+  },
+  nudge(msg, leader) {
+    if (!leader) this.onNudge(msg);
+  },
+  ephemeral(msg) {
+    this.onEphemeral(msg);
+  },
+  reset() {
+    this.emit("reset");
+  },
+  forbidden(msg, leader) {
+    if (!leader) this.emit("forbidden", { topic: msg.topic });
+  },
+};
 
 /** Path + query of a URL, so absolute and relative spellings of one resource compare equal. */
 export function pathOf(url) {
