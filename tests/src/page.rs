@@ -263,9 +263,10 @@ pub async fn click(browser: &Browser, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The texts of every entry of the page's outbox (IndexedDB `watercooler`/`outbox`), read
-/// directly rather than from the screen. Call it only once the page has opened its outbox:
-/// opening a database that does not exist yet would create it without the store.
+/// The texts of every entry of the page's outbox (IndexedDB `watercooler`/`outbox`, each entry a
+/// queued request whose JSON `body` holds the message), read directly rather than from the
+/// screen. Call it only once the page has opened its outbox: opening a database that does not
+/// exist yet would create it without the store.
 pub async fn outbox_texts(browser: &Browser) -> anyhow::Result<Vec<String>> {
     browser
         .eval(
@@ -282,7 +283,7 @@ pub async fn outbox_texts(browser: &Browser) -> anyhow::Result<Vec<String>> {
                     req.onsuccess = () => resolve(req.result);
                     req.onerror = () => reject(req.error);
                 });
-                return rows.map((r) => r.text);
+                return rows.map((r) => r.body.text);
             } finally {
                 db.close();
             }

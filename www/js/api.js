@@ -1,4 +1,5 @@
 // HTTP side of the page: reads (through the ServiceWorker when one controls the page) and writes.
+// Messages go up through nudge's outbox (nudge/outbox.js), not from here.
 // Reads report whether the answer is the SW's stored copy, because that header is the only
 // reliable sign the server is gone: navigator.onLine stays true when just the server is down.
 
@@ -8,20 +9,11 @@ export const ROOM_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
 export const ROOMS_URL = "/api/rooms";
 export const recentUrl = (room) => `/api/rooms/${room}/recent`;
 export const presenceUrl = (room) => `/api/rooms/${room}/presence`;
+export const messagesUrl = (room) => `/api/rooms/${room}/messages`;
 /** A page of messages older than `before` (a message id), oldest first. */
 export const olderUrl = (room, before, limit) =>
   `/api/rooms/${room}/messages?before=${before}&limit=${limit}`;
-/** The room a recent or presence URL belongs to, or null. */
-export function roomOfUrl(url) {
-  const m = /^\/api\/rooms\/([a-z0-9][a-z0-9-]{0,63})\/(recent|presence)$/.exec(pathOf(url));
-  return m ? m[1] : null;
-}
 
-/** Path + query of a URL, so absolute and relative spellings of one resource compare equal. */
-export function pathOf(url) {
-  const u = new URL(url, location.origin);
-  return u.pathname + u.search;
-}
 
 /** An error whose message is fit to show to the user. */
 export class ApiError extends Error {
@@ -47,6 +39,11 @@ export async function getJson(url, { fromCache = false } = {}) {
   } catch (err) {
     throw new ApiError("The server cannot be reached.", { code: "network" });
   }
+  return readJson(res);
+}
+
+/** The JSON of a read's answer, as `{ data, etag, offline }`; throws an ApiError for an error. */
+export async function readJson(res) {
   if (!res.ok) throw await errorFrom(res);
   return {
     data: await res.json(),
@@ -55,17 +52,13 @@ export async function getJson(url, { fromCache = false } = {}) {
   };
 }
 
-/** POSTs JSON; the idempotency key makes a retry of the same message store it once. */
-export async function postJson(url, body, idempotencyKey) {
+/** POSTs JSON (presence, sign-in): writes that wait in no outbox. */
+export async function postJson(url, body) {
   let res;
   try {
     res = await fetch(url, {
       method: "POST",
-      headers: {
-        "Content-Type": "application/json",
-        Accept: "application/json",
-        ...(idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {}),
-      },
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify(body),
     });
   } catch (err) {
@@ -120,12 +113,4 @@ async function send(url, init) {
   }
   if (!res.ok) throw await errorFrom(res);
   return res;
-}
-
-/** A fresh key per message, made when it is composed and kept with it in the outbox, so every
- * retry (from any tab, after any reload) stores it once. */
-export function newIdempotencyKey() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -1,4 +1,4 @@
-// The ServiceWorker's registration and the "new version" prompt.
+// The ServiceWorker's registration and the "new version" hand-over.
 //
 // A new build is a new SW (its imported scripts carry the wasm and the precache manifest). It
 // installs beside the running one and waits: taking over under an open page would mix old page
@@ -7,13 +7,15 @@
 // reloads on `controllerchange`, so every tab runs the new code together.
 
 /**
- * Registers `/sw.js`; calls `onWaiting(accept)` whenever a new version waits to take over, and
- * `onControlled()` when a first visit's SW takes control of this tab.
+ * Registers the SW at `url` (nudge's loader, `/sw.js`, or `/sw.js?routes=/routes.js` for an app
+ * with a route table of its own); calls `onPost(event)` for each `postMessage` of the SW,
+ * `onWaiting(accept)` whenever a new version waits to take over, and `onControlled()` when a
+ * first visit's SW takes control of this tab.
  */
-export async function registerServiceWorker({ onMessage, onWaiting, onControlled = () => {} }) {
+export async function registerServiceWorker({ url, scope = "/", onPost, onWaiting, onControlled }) {
   if (!("serviceWorker" in navigator)) return null;
   const sw = navigator.serviceWorker;
-  sw.addEventListener("message", onMessage);
+  sw.addEventListener("message", onPost);
   sw.startMessages();
 
   // The first visit's claim also fires `controllerchange`: only a replacement means reload.
@@ -25,7 +27,7 @@ export async function registerServiceWorker({ onMessage, onWaiting, onControlled
       location.reload();
     } else if (!controller) {
       // What this tab read before the claim went past the SW, so nothing of it is stored yet:
-      // reading it again now is what makes the room open offline after a first visit.
+      // reading it again now is what makes the page open offline after a first visit.
       onControlled();
     }
     controller = sw.controller;
@@ -35,9 +37,9 @@ export async function registerServiceWorker({ onMessage, onWaiting, onControlled
   try {
     // `updateViaCache: none`: the imported scripts are the version, so never take them from
     // the HTTP cache when checking for an update.
-    reg = await sw.register("/sw.js", { scope: "/", updateViaCache: "none" });
+    reg = await sw.register(url, { scope, updateViaCache: "none" });
   } catch (err) {
-    console.info("Watercooler works without its ServiceWorker:", err.message);
+    console.info("nudge: the page works without its ServiceWorker:", err.message);
     return null;
   }
 
