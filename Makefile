@@ -4,13 +4,18 @@ SHELL := /bin/bash
 NUDGE_BIND ?= 127.0.0.1:8080
 NUDGE_TLS_BIND ?= 127.0.0.1:8443
 
-.PHONY: help setup sw server run test test-server test-sw test-e2e test-deploy lint bench clean
+.PHONY: help setup sw server run test test-server test-sw test-e2e test-deploy lint docs bench clean
 
 help:
 	@echo "make run    build everything and serve Watercooler on http://$(NUDGE_BIND)"
 	@echo "           and https://localhost:8443 (HTTP/2, self-signed development certificate)"
 	@echo "make test   set up and run every test (server, ServiceWorker, end-to-end)"
 	@echo "make lint   cargo fmt --check and clippy -D warnings"
+	@echo "make docs   rustdoc of the nudge crate and Watercooler (no warnings allowed)"
+	@echo "make bench  server benchmarks beside their peers (BENCH=\"delivery memory\" for some)"
+	@echo "make bench-sw  the ServiceWorker beside Workbox 7's production builds"
+	@echo "make test-server | test-sw | test-e2e | test-deploy   one runner of make test"
+	@echo "make clean  remove build output"
 
 # Installs the wasm32 std, the wasm-bindgen CLI, wasm-pack and Chromium when they are missing.
 setup:
@@ -49,9 +54,12 @@ test-e2e:
 test-deploy:
 	@deploy/check.sh target/debug/nudge
 
-lint:
+lint: docs
 	@cargo fmt --all -- --check
 	@cargo clippy --workspace --all-targets -- -D warnings
+
+docs:
+	@RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p nudge -p watercooler
 
 # Prints throughput, latency and memory beside baselines measured in the same run.
 bench:

@@ -1,4 +1,4 @@
-//! Watercooler: a chat built on [nudge](nudge): rooms, messages, accounts, private rooms and
+//! Watercooler: a chat built on [nudge]: rooms, messages, accounts, private rooms and
 //! presence, live online through nudge's light event stream and readable offline through its
 //! ServiceWorker. It uses nudge's public API only: it opens nudge with its tables
 //! ([`store::MIGRATIONS`]) and its audience ([`access::RoomAudience`]), writes in nudge's

@@ -10,7 +10,7 @@
 //!
 //! When access narrows, the app's answer changes first, then [`crate::Hub::revoke`] ends the
 //! topic on that principal's open streams with a `forbidden` frame. To keep that in commit
-//! order on every node, a write logs the change with a note ([`crate::store::LoggedChange`])
+//! order on every node, a write logs the change with a note ([`crate::store::sqlite::WriteTx::changed_with_note`], [`crate::store::postgres::log_change`])
 //! and the app's [`Audience::committed`] reads the note where every node sees it: after the
 //! commit, before that commit's events are published.
 

@@ -12,7 +12,7 @@
 //! ([`Hub::revoke`]) sends that principal's matching subscribers one `forbidden` frame for the
 //! topic and ends the topic for them; a subscriber left with no topic is ended.
 //!
-//! Subscribers are kept per thread ([`Shard`]): each thread that serves streams has its own
+//! Subscribers are kept per thread (`Shard`): each thread that serves streams has its own
 //! map and a delivery task of its own, so a publish hands each thread the event once and the
 //! thread wakes its own streams. Waking thousands of tasks of another thread's runtime one by
 //! one (from the store's writer thread) costs a lock and a system call each; this costs one per

@@ -7,7 +7,7 @@
 //!   `nudge_log_event` ([`schema`]).
 //! - **Faults.** While the database is away writes fail fast with `Unavailable` (503), and the
 //!   writer reconnects with backoff.
-//! - **Accounts** ([`accounts`]) live in the same database; membership changes go through the
+//! - **Accounts** (`accounts`) live in the same database; membership changes go through the
 //!   writer like any other logged write, with a note on their event that every node's follower
 //!   hands to the access view in commit order.
 

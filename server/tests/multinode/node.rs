@@ -21,7 +21,7 @@ impl Node {
         command
             .args(["--database-url", database_url, "--heartbeat-secs", "1"])
             // A 503 during an outage is expected here, not worth a line each.
-            .env("RUST_LOG", "warn,watercooler::error=off")
+            .env("RUST_LOG", "warn,nudge::error=off")
             .stderr(Stdio::inherit());
         let (child, base) = crate::process_common::spawn(&mut command);
         let client = reqwest::Client::builder()

@@ -75,7 +75,7 @@ pub struct LogRange {
     pub head: i64,
 }
 
-/// What a resuming stream missed, read from one snapshot of the log (see [`Store::replay`]).
+/// What a resuming stream missed, read from one snapshot of the log (see [`EventLog::replay`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replay {
     /// The log's range in that snapshot.

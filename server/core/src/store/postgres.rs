@@ -13,7 +13,7 @@
 //!   ever see. An app that batches many writes into one transaction (group commit) takes the
 //!   lock once per batch.
 //! - **Fan-out.** `nudge_log_event` `NOTIFY`s at the commit (a wake-up only); every node's
-//!   follower ([`follow`]) then reads the log after the last id it published and publishes in
+//!   follower (`follow`) then reads the log after the last id it published and publishes in
 //!   id order. The follower is the only publisher, also for local writes ([`PostgresStore::wake`]
 //!   saves the notification's round trip), so nothing is published twice or out of order, and
 //!   a missed `NOTIFY` (a lost connection) is made good from the log after reconnecting.

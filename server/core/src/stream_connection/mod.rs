@@ -7,7 +7,7 @@
 //!
 //! How: every new plain-HTTP connection starts here ([`claim`]). Its first bytes are read;
 //! when they make a complete `GET /api/events…` head with nothing unusual about it
-//! ([`head::parse`]) and [`open_stream`] accepts the request, the connection is this stream's
+//! (`head::parse`) and [`open_stream`] accepts the request, the connection is this stream's
 //! alone: the response head says `Connection: close`, the frames go out in chunked encoding as
 //! they come, and the connection closes when the stream ends (shutdown, overflow, revocation)
 //! or the client goes. Everything else — any other request, a stream that would be refused

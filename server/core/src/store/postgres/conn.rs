@@ -132,7 +132,7 @@ pub trait Prepare: Sized + Send + 'static {
     fn client(&self) -> &Client;
 }
 
-/// Read connections, each with its statements prepared, at most [`MAX_READERS`] at once.
+/// Read connections, each with its statements prepared, at most `MAX_READERS` (16) at once.
 pub struct Pool<Reader> {
     connector: Arc<Connector>,
     idle: Arc<Mutex<Vec<Reader>>>,

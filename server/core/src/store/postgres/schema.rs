@@ -121,7 +121,7 @@ const STEPS: &[&str] = &[
 "#,
 ];
 
-/// Brings nudge's tables, then each app's, up to date under [`MIGRATION_LOCK`].
+/// Brings nudge's tables, then each app's, up to date under `MIGRATION_LOCK`.
 pub async fn migrate(client: &mut Client, apps: &[Migrations]) -> StoreResult<()> {
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
