@@ -62,6 +62,12 @@ pub enum ApiError {
     Internal(String),
 }
 
+impl From<rusqlite::Error> for ApiError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Store(error.into())
+    }
+}
+
 impl ApiError {
     /// A 400 for input that breaks a rule of the contract.
     pub fn invalid(code: &str, message: &str) -> Self {

@@ -44,6 +44,8 @@ pub struct HubEvent {
     pub id: Option<i64>,
     /// The topic it belongs to.
     pub topic: String,
+    /// The URL that changed (empty for a `forbidden`).
+    pub url: String,
     /// The event-stream frame, ready to write.
     pub frame: Bytes,
 }
@@ -54,6 +56,7 @@ impl HubEvent {
         Arc::new(Self {
             id: Some(id),
             topic: topic.to_owned(),
+            url: url.to_owned(),
             frame: sse::changed_frame(Some(id), topic, url),
         })
     }
@@ -63,6 +66,7 @@ impl HubEvent {
         Arc::new(Self {
             id: None,
             topic: topic.to_owned(),
+            url: url.to_owned(),
             frame: sse::changed_frame(None, topic, url),
         })
     }
@@ -72,6 +76,7 @@ impl HubEvent {
         Arc::new(Self {
             id: None,
             topic: topic.to_owned(),
+            url: String::new(),
             frame: sse::forbidden_frame(topic),
         })
     }
@@ -85,6 +90,8 @@ struct Subscriber {
     session: Option<SessionKey>,
     /// Topics ended by a revocation: nothing more of them, even if access comes back.
     ended: HashSet<String>,
+    /// Gets every event, whoever may read it: nudge's own watchers (push), never a stream.
+    unfiltered: bool,
     tx: mpsc::Sender<Arc<HubEvent>>,
     /// Cancelled when the buffer overflowed (a token, so a stream can wait for it).
     overflowed: CancellationToken,
@@ -121,7 +128,7 @@ impl Shard {
         self.subscribers().retain(|_, sub| {
             if !sub.topics.matches(&event.topic)
                 || sub.ended.contains(&event.topic)
-                || !readers.allow(sub.user.as_deref())
+                || !(sub.unfiltered || readers.allow(sub.user.as_deref()))
             {
                 return true;
             }
@@ -272,6 +279,16 @@ impl Hub {
     /// [`Hub::subscribe`] for `viewer`: its principal is asked about at delivery, and a stream
     /// opened with a session ends when the session ends ([`Hub::end_session`]) or expires.
     pub fn subscribe_as(&self, topics: Arc<TopicSet>, viewer: &Viewer) -> Subscription {
+        self.register(topics, viewer, false)
+    }
+
+    /// Every event of every topic, whoever may read it, in the order published: for nudge's
+    /// own watchers of the log (push), which check each reader themselves. Never for a stream.
+    pub fn watch_all(&self) -> Subscription {
+        self.register(Arc::new(TopicSet::everything()), &Viewer::default(), true)
+    }
+
+    fn register(&self, topics: Arc<TopicSet>, viewer: &Viewer, unfiltered: bool) -> Subscription {
         let user = viewer.principal.clone();
         let session = viewer.session;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
@@ -309,6 +326,7 @@ impl Hub {
                         user,
                         session: session.as_ref().map(|s| s.key),
                         ended: HashSet::new(),
+                        unfiltered,
                         tx,
                         overflowed: overflowed.clone(),
                     },
@@ -492,6 +510,11 @@ impl Subscription {
             }
             event = self.rx.recv() => event,
         }
+    }
+
+    /// The next event if one is queued already, without waiting.
+    pub fn try_recv(&mut self) -> Option<Arc<HubEvent>> {
+        self.rx.try_recv().ok()
     }
 
     /// Whether the hub dropped this subscriber because its buffer was full. Streams ask on

@@ -73,6 +73,7 @@ pub mod hub;
 pub mod idempotency;
 pub mod limits;
 pub mod metrics;
+pub mod push;
 pub mod security;
 pub mod serve;
 pub mod sse;
@@ -140,6 +141,8 @@ pub struct Settings {
     pub retention: Retention,
     /// Requests remembered per connection for `/debug/connections` (0: off).
     pub connection_log: usize,
+    /// Web Push (`None`: off).
+    pub push: Option<push::PushSettings>,
 }
 
 impl Default for Settings {
@@ -162,6 +165,7 @@ impl Default for Settings {
                 max_age_secs: 7 * 24 * 3600,
             },
             connection_log: 0,
+            push: None,
         }
     }
 }
@@ -265,12 +269,21 @@ impl Builder {
             settings.stream_open_rate_per_address,
             settings.stream_open_burst,
         );
+        let metrics = Metrics::new();
+        let push = match settings.push.clone() {
+            Some(push) => Some(
+                push::start(push, hub.clone(), &backend, metrics.clone())
+                    .context("starting Web Push")?,
+            ),
+            None => None,
+        };
         Ok(Nudge {
             inner: Arc::new(Inner {
                 hub,
                 log,
                 backend,
-                metrics: Metrics::new(),
+                push,
+                metrics,
                 limits,
                 connections: ConnectionLog::new(settings.connection_log),
                 origins: AllowedOrigins(settings.cors_origins.clone()),
@@ -280,7 +293,7 @@ impl Builder {
     }
 }
 
-enum OpenedBackend {
+pub(crate) enum OpenedBackend {
     Sqlite(Arc<SqliteStore>),
     Postgres(Arc<PostgresStore>),
 }
@@ -290,6 +303,7 @@ struct Inner {
     hub: Hub,
     log: Arc<dyn EventLog>,
     backend: OpenedBackend,
+    push: Option<push::subscriptions::PushState>,
     metrics: Arc<Metrics>,
     limits: Limits,
     connections: ConnectionLog,
@@ -432,6 +446,18 @@ impl Nudge {
             .app_data(web::Data::new(self.inner.origins.clone()))
             .configure(|cfg| stream::configure(cfg, &self.inner.settings.stream_path))
             .configure(health::configure);
+        if self.inner.push.is_some() {
+            cfg.configure(push::subscriptions::configure);
+        }
+    }
+
+    pub(crate) fn push_state(&self) -> Option<&push::subscriptions::PushState> {
+        self.inner.push.as_ref()
+    }
+
+    /// The VAPID public key pages subscribe with, when Web Push is on.
+    pub fn push_public_key(&self) -> Option<&str> {
+        self.inner.push.as_ref().map(|p| p.keys.public_base64())
     }
 
     /// Applies retention now; returns how many events were removed.

@@ -51,6 +51,10 @@ pub struct Metrics {
     events_seen: AtomicU64,
     write_seconds: Histogram,
     store_errors: Counter,
+    pushes_sent: Counter,
+    pushes_failed: Counter,
+    push_subscriptions_removed: Counter,
+    push_queue_depth: Gauge,
 }
 
 impl Metrics {
@@ -94,8 +98,36 @@ impl Metrics {
             "Store operations that failed",
             store_errors.clone(),
         );
+        let pushes_sent = Counter::default();
+        registry.register(
+            "pushes_sent",
+            "Web Pushes a push service accepted",
+            pushes_sent.clone(),
+        );
+        let pushes_failed = Counter::default();
+        registry.register(
+            "pushes_failed",
+            "Web Pushes given up on (refused, retried to the bound, or dropped from a full queue)",
+            pushes_failed.clone(),
+        );
+        let push_subscriptions_removed = Counter::default();
+        registry.register(
+            "push_subscriptions_removed",
+            "Push subscriptions removed because their push service said they are gone",
+            push_subscriptions_removed.clone(),
+        );
+        let push_queue_depth = Gauge::default();
+        registry.register(
+            "push_queue_depth",
+            "Web Pushes waiting to be sent",
+            push_queue_depth.clone(),
+        );
         Arc::new(Self {
             registry,
+            pushes_sent,
+            pushes_failed,
+            push_subscriptions_removed,
+            push_queue_depth,
             responses,
             refusals,
             streams_open,
@@ -134,6 +166,26 @@ impl Metrics {
     /// Records how long a durable write took.
     pub fn observe_write(&self, took: Duration) {
         self.write_seconds.observe(took.as_secs_f64());
+    }
+
+    /// Counts a push a push service accepted.
+    pub fn push_sent(&self) {
+        self.pushes_sent.inc();
+    }
+
+    /// Counts a push given up on.
+    pub fn push_failed(&self) {
+        self.pushes_failed.inc();
+    }
+
+    /// Counts a subscription removed because its push service said it is gone.
+    pub fn push_subscription_removed(&self) {
+        self.push_subscriptions_removed.inc();
+    }
+
+    /// Records how many pushes wait to be sent.
+    pub fn set_push_queue_depth(&self, depth: usize) {
+        self.push_queue_depth.set(depth as i64);
     }
 
     /// Counts a failed store operation.

@@ -14,6 +14,8 @@ enum Selector {
     Exact(String),
     /// Holds the prefix including its trailing `/`.
     Prefix(String),
+    /// Every topic (not something a request can ask for: see [`TopicSet::everything`]).
+    Any,
 }
 
 /// The selectors of one subscription.
@@ -21,6 +23,24 @@ enum Selector {
 pub struct TopicSet(Vec<Selector>);
 
 impl TopicSet {
+    /// Every topic: what nudge's own watchers of the log (push) follow; no request can ask for
+    /// it (nor replay it: it has no exact topic or prefix to scan).
+    pub fn everything() -> Self {
+        Self(vec![Selector::Any])
+    }
+
+    /// The selectors as they are written (`rooms/general`, `rooms/*`), e.g. to store them.
+    pub fn selectors(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|s| match s {
+                Selector::Exact(t) => t.clone(),
+                Selector::Prefix(p) => format!("{p}*"),
+                Selector::Any => "*".to_owned(),
+            })
+            .collect()
+    }
+
     /// Parses the `topic=` values of a request; at least one is required.
     pub fn parse<'a>(raw: impl IntoIterator<Item = &'a str>) -> Result<Self, ApiError> {
         let mut selectors = Vec::new();
@@ -68,7 +88,7 @@ impl TopicSet {
     pub fn exact(&self) -> impl Iterator<Item = &str> {
         self.0.iter().filter_map(|s| match s {
             Selector::Exact(t) => Some(t.as_str()),
-            Selector::Prefix(_) => None,
+            Selector::Prefix(_) | Selector::Any => None,
         })
     }
 
@@ -76,7 +96,7 @@ impl TopicSet {
     pub fn prefixes(&self) -> impl Iterator<Item = &str> {
         self.0.iter().filter_map(|s| match s {
             Selector::Prefix(p) => Some(p.as_str()),
-            Selector::Exact(_) => None,
+            Selector::Exact(_) | Selector::Any => None,
         })
     }
 
@@ -84,7 +104,7 @@ impl TopicSet {
     pub fn only_exact_in(&self, ended: &std::collections::HashSet<String>) -> bool {
         self.0.iter().all(|s| match s {
             Selector::Exact(t) => ended.contains(t),
-            Selector::Prefix(_) => false,
+            Selector::Prefix(_) | Selector::Any => false,
         })
     }
 
@@ -93,6 +113,7 @@ impl TopicSet {
         self.0.iter().any(|s| match s {
             Selector::Exact(t) => t == topic,
             Selector::Prefix(p) => topic.len() > p.len() && topic.starts_with(p.as_str()),
+            Selector::Any => true,
         })
     }
 }

@@ -119,6 +119,18 @@ const STEPS: &[&str] = &[
         RETURN v_removed;
     END $$;
 "#,
+    r#"
+    -- Web Push subscriptions (see crate::push): who made each, and the topics it wants.
+    CREATE TABLE nudge_push_subscriptions (
+        endpoint    text PRIMARY KEY,
+        p256dh      bytea NOT NULL,
+        auth        bytea NOT NULL,
+        principal   text,
+        topics      text NOT NULL,
+        created_at  bigint NOT NULL
+    );
+    CREATE INDEX nudge_push_by_principal ON nudge_push_subscriptions (principal);
+"#,
 ];
 
 /// Brings nudge's tables, then each app's, up to date under `MIGRATION_LOCK`.

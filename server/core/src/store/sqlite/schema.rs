@@ -44,6 +44,18 @@ const STEPS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX nudge_idempotency_by_age ON nudge_idempotency(created_at);
 "#,
+    r#"
+    -- Web Push subscriptions (see crate::push): who made each, and the topics it wants.
+    CREATE TABLE nudge_push_subscriptions (
+        endpoint    TEXT PRIMARY KEY,
+        p256dh      BLOB NOT NULL,
+        auth        BLOB NOT NULL,
+        principal   TEXT,
+        topics      TEXT NOT NULL,              -- JSON: ["todos", "lists/*"]
+        created_at  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX nudge_push_by_principal ON nudge_push_subscriptions(principal);
+"#,
 ];
 
 /// WAL for readers beside the writer; `synchronous=FULL` so a commit is on disk when it returns.
