@@ -8,6 +8,8 @@ mod cases;
 mod members;
 #[path = "../common/pg.rs"]
 mod pg;
+#[path = "../common/wait.rs"]
+mod wait;
 
 use std::sync::Arc;
 
