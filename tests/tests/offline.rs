@@ -1,7 +1,7 @@
-//! Offline compose (issue 5, browser part; issue 6): messages typed while the server is gone
-//! show at once as pending, survive a reload, and go up when it is back, once each and in the
-//! order typed, for everyone. Also writes the screenshots of the room view (desktop and 360 px,
-//! online and offline) to `artifacts/`.
+//! Offline compose: messages typed while the server is gone show at once as pending, survive a
+//! reload, and go up when it is back, once each and in the order typed, for everyone. Also
+//! writes the screenshots of the room view (desktop and 360 px, online and offline) to
+//! `artifacts/`.
 
 use std::time::{Duration, Instant};
 

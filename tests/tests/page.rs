@@ -72,7 +72,7 @@ async fn form_checks(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
         "the page is {overflow} px wider than a 360 px screen"
     );
 
-    // Presence is ephemeral: shown, but never in Cache Storage (issue 6, item 4).
+    // Presence is ephemeral: shown, but never in Cache Storage.
     wait_until("presence to show Bea", SETTLE, POLL, || async {
         let here: String = browser
             .eval("return document.getElementById('presence').textContent;")

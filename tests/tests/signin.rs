@@ -1,7 +1,7 @@
-//! Sign-in on the page (issue 8): registering, a private room, and what signing out leaves on
-//! the device. Private answers live in the SW's own cache (`nudge-private-v1`), which sign-out
-//! empties; public ones stay, so the public room still opens offline afterwards. Signing out
-//! with unsent messages asks first, and those messages stay in the outbox.
+//! Sign-in on the page: registering, a private room, and what signing out leaves on the device.
+//! Private answers live in the SW's own cache (`nudge-private-v1`), which sign-out empties;
+//! public ones stay, so the public room still opens offline afterwards. Signing out with unsent
+//! messages asks first, and those messages stay in the outbox.
 
 use std::time::Duration;
 

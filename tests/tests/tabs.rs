@@ -1,6 +1,6 @@
-//! One browser, three tabs (issue 6): one tab leads and holds the browser's only event stream,
-//! a nudge costs the server one GET however many tabs show the room, and when the leader tab
-//! closes another takes over and resumes where it stopped.
+//! One browser, three tabs: one tab leads and holds the browser's only event stream, a nudge
+//! costs the server one GET however many tabs show the room, and when the leader tab closes
+//! another takes over and resumes where it stopped.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use thirtyfour::WindowHandle;
 
 const ROOM: &str = "general";
 const SEEDED: usize = 3;
-/// The issue's bound for a message to appear without a reload, and for a handover.
+/// The longest a message may take to appear without a reload, and a handover to finish.
 const BUDGET: Duration = Duration::from_secs(5);
 /// Page loads, SW installs and debug builds on a busy 2-core machine get more room than that.
 const SETTLE: Duration = Duration::from_secs(20);

@@ -1,5 +1,5 @@
-//! A new build (issue 6): the page offers it, and on accept the new ServiceWorker takes over,
-//! the page reloads under it, and the old precache is gone.
+//! A new build: the page offers it, and on accept the new ServiceWorker takes over, the page
+//! reloads under it, and the old precache is gone.
 //!
 //! The test's server serves a private copy of `www/`; a "new build" is a changed shell file
 //! with its new revision in `gen/precache.js`, so one of the SW's imported scripts differs byte

@@ -1,6 +1,5 @@
-//! Watercooler end to end (issue 3, item 3; issue 6, item 1): posts in one browser reach another
-//! by a nudge, in both directions, and the room still opens in that browser once the server is
-//! gone.
+//! Watercooler end to end: posts in one browser reach another by a nudge, in both directions,
+//! and the room still opens in that browser once the server is gone.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +11,7 @@ use nudge_e2e::{finish, spawn_app, wait_until, Browser, TestApp};
 const ROOM: &str = "general";
 const SEEDED: usize = 12;
 const SHOWN: usize = 10;
-/// The issue's bound for a message to appear in another session without a reload.
+/// The longest a message may take to appear in another session without a reload.
 const NUDGE_BUDGET: Duration = Duration::from_secs(5);
 /// Page loads, SW installs and debug builds on a busy 2-core machine get more room than that.
 const SETTLE: Duration = Duration::from_secs(20);

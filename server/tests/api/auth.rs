@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, password_of, session_cookie, spawn_app, TestApp};
+use crate::helpers::{assert_error, password_of, session_cookie, spawn_app, AsUser, TestApp};
 
 async fn login(app: &TestApp, name: &str, password: &str) -> reqwest::Response {
     let body = json!({ "name": name, "password": password });

@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::helpers::{spawn_app, spawn_app_with, wait_until, StreamPath};
+use crate::helpers::{spawn_app, spawn_app_with, StreamPath};
 use crate::sse_client::{Item, SseClient};
+use crate::wait::wait_until;
 
 over_both_paths! {
     #[tokio::test] the_stream_has_the_contract_headers_and_sends_retry_with_jitter;
@@ -210,10 +211,14 @@ async fn a_closed_connection_is_forgotten_at_once(path: StreamPath) {
     assert_eq!(app.hub.subscriber_count(), 2);
     drop(streams);
     let hub = app.hub.clone();
-    wait_until(Duration::from_secs(5), || {
-        let hub = hub.clone();
-        async move { hub.subscriber_count() == 0 }
-    })
+    wait_until(
+        Duration::from_secs(5),
+        "the hub let both streams go",
+        || {
+            let hub = hub.clone();
+            async move { hub.subscriber_count() == 0 }
+        },
+    )
     .await;
 }
 
@@ -351,7 +356,7 @@ async fn a_subscriber_that_never_reads_is_reset_and_the_others_are_not_slowed(pa
         "GET /api/events?topic=rooms/flood HTTP/1.1\r\nHost: x\r\n\r\n"
     )
     .unwrap();
-    wait_until(Duration::from_secs(5), || {
+    wait_until(Duration::from_secs(5), "both streams subscribed", || {
         let hub = app.hub.clone();
         async move { hub.subscriber_count() == 2 }
     })

@@ -1,8 +1,5 @@
 //! `spawn_app()` and the request helpers the tests share.
 
-use std::future::Future;
-use std::time::Duration;
-
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -10,6 +7,7 @@ use watercooler::hub::Hub;
 use watercooler::store::Store;
 use watercooler::{Application, Config};
 
+pub use crate::accounts_common::{password_of, session_cookie, AsUser};
 use crate::sse_client::SseClient;
 
 /// A running server and a client for it. The server stops when the test's runtime ends; the
@@ -187,25 +185,6 @@ impl TestApp {
     }
 }
 
-/// Polls `check` until it holds, failing the test after `timeout`.
-pub async fn wait_until<F, Fut>(timeout: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met within {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// Asserts the JSON error shape and code.
 pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) {
     assert_eq!(response.status(), status, "expected {status} {code}");
@@ -219,43 +198,19 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
     );
 }
 
+/// Account requests (register, sign in, send with a cookie) come from the shared helpers.
+impl AsUser for TestApp {
+    fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    fn base(&self) -> &str {
+        &self.base
+    }
+}
+
 /// Requests as a signed-in user: `cookie` is the `nudge_session=…` pair to send, or `None`.
 impl TestApp {
-    /// Registers `name` (password [`password_of`]) and returns its session cookie.
-    pub async fn register(&self, name: &str) -> String {
-        let response = self
-            .client
-            .post(self.url("/api/auth/register"))
-            .json(&json!({ "name": name, "password": password_of(name) }))
-            .send()
-            .await
-            .expect("the request is sent");
-        assert_eq!(response.status(), 201, "registering {name}");
-        session_cookie(&response)
-    }
-
-    /// Any request, with the session cookie when given.
-    pub async fn send_as(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        cookie: Option<&str>,
-        body: Option<Value>,
-    ) -> reqwest::Response {
-        let mut request = self.client.request(method, self.url(path));
-        if let Some(cookie) = cookie {
-            request = request.header(reqwest::header::COOKIE, cookie);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.expect("the request is sent")
-    }
-
-    pub async fn get_as(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
-        self.send_as(reqwest::Method::GET, path, cookie, None).await
-    }
-
     /// Posts a message as `cookie`'s user (under the account's name), or as `someone`.
     pub async fn post_as(&self, room: &str, cookie: Option<&str>, text: &str) -> reqwest::Response {
         let body = match cookie {
@@ -265,28 +220,6 @@ impl TestApp {
         let path = format!("/api/rooms/{room}/messages");
         self.send_as(reqwest::Method::POST, &path, cookie, Some(body))
             .await
-    }
-
-    /// Creates a private room as `cookie`'s user, asserting a 201.
-    pub async fn create_private(&self, room: &str, cookie: &str) {
-        let path = format!("/api/rooms/{room}");
-        let body = Some(json!({ "private": true }));
-        let response = self
-            .send_as(reqwest::Method::PUT, &path, Some(cookie), body)
-            .await;
-        assert_eq!(response.status(), 201, "creating private room {room}");
-    }
-
-    /// `PUT` (add) or `DELETE` (remove) a member, as `cookie`'s user.
-    pub async fn member(
-        &self,
-        method: reqwest::Method,
-        room: &str,
-        name: &str,
-        cookie: Option<&str>,
-    ) -> reqwest::Response {
-        let path = format!("/api/rooms/{room}/members/{name}");
-        self.send_as(method, &path, cookie, None).await
     }
 
     /// Opens an event stream as `cookie`'s user without asserting its status.
@@ -300,19 +233,4 @@ impl TestApp {
         assert_eq!(response.status(), 200, "opening /api/events?{query}");
         SseClient::new(response)
     }
-}
-
-/// The password [`TestApp::register`] gives `name`: strong enough to be accepted.
-pub fn password_of(name: &str) -> String {
-    format!("quiet lantern meadow of {name}")
-}
-
-/// The `nudge_session=…` pair of a response's `Set-Cookie`, ready to send back.
-pub fn session_cookie(response: &reqwest::Response) -> String {
-    let set_cookie = response.headers()[reqwest::header::SET_COOKIE]
-        .to_str()
-        .expect("an ASCII Set-Cookie");
-    let pair = set_cookie.split(';').next().expect("a name=value pair");
-    assert!(pair.starts_with("nudge_session="), "{set_cookie}");
-    pair.to_owned()
 }

@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, password_of, spawn_app_with, TestApp};
+use crate::helpers::{assert_error, password_of, spawn_app_with, AsUser, TestApp};
 
 async fn login_from(app: &TestApp, address: &str, name: &str, password: &str) -> reqwest::Response {
     app.client

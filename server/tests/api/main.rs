@@ -21,11 +21,15 @@ macro_rules! over_both_paths {
     )*};
 }
 
+#[path = "../common/accounts.rs"]
+mod accounts_common;
 mod helpers;
 mod http1;
 #[path = "../common/process.rs"]
 mod process_common;
 mod sse_client;
+#[path = "../common/wait.rs"]
+mod wait;
 
 mod auth;
 mod bad_input;

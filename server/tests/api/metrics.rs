@@ -235,7 +235,8 @@ async fn refusals_are_logged_with_their_code() {
         text.lines()
             .any(|l| l.contains(&format!("status={status}")) && l.contains(code))
     };
-    crate::helpers::wait_until(std::time::Duration::from_secs(10), || {
+    let what = "both refusals logged";
+    crate::wait::wait_until(std::time::Duration::from_secs(10), what, || {
         let text = std::fs::read_to_string(server.log.path()).unwrap_or_default();
         async move {
             refused(&text, "429", "rate_limited") && refused(&text, "403", "cross_origin_write")

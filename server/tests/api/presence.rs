@@ -5,7 +5,8 @@ use std::time::Duration;
 use serde_json::json;
 use watercooler::{Application, Config};
 
-use crate::helpers::{assert_error, spawn_app, wait_until};
+use crate::helpers::{assert_error, spawn_app};
+use crate::wait::wait_until;
 
 #[tokio::test]
 async fn presence_is_no_store_and_lists_who_announced() {
@@ -107,9 +108,11 @@ async fn refused_and_expired_announcements_are_not_kept() {
     }
     assert_eq!(presence.entries(), 50);
     // Nobody reads the room again: the sweeper alone forgets them once they expire.
-    wait_until(Duration::from_secs(10), || async {
-        presence.entries() == 0
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "expired presence swept",
+        || async { presence.entries() == 0 },
+    )
     .await;
 }
 

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, TestApp};
+use crate::helpers::{assert_error, spawn_app, AsUser, TestApp};
 use crate::sse_client::SseEvent;
 
 /// ann (owner of the private room `secret`) and bob (registered, not a member).

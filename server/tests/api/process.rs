@@ -116,7 +116,8 @@ async fn acknowledged_writes_survive_sigkill_and_retries_do_not_duplicate() {
         .collect();
 
     // Kill the server mid-burst, once a good number of writes were acknowledged.
-    crate::helpers::wait_until(std::time::Duration::from_secs(30), || {
+    let what = "300 writes acknowledged";
+    crate::wait::wait_until(std::time::Duration::from_secs(30), what, || {
         let ack_count = ack_count.clone();
         async move { ack_count.load(Ordering::SeqCst) >= 300 }
     })
@@ -197,17 +198,14 @@ async fn sigterm_ends_the_streams_and_exits_cleanly() {
         None,
         "the stream ends on shutdown"
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let exit = loop {
-        if let Some(exit) = server.child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nudge exits within 10 s of SIGTERM"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let mut exit = None;
+    let within = std::time::Duration::from_secs(10);
+    crate::wait::wait_until(within, "nudge exits after SIGTERM", || {
+        exit = server.child.try_wait().unwrap();
+        std::future::ready(exit.is_some())
+    })
+    .await;
+    let exit = exit.unwrap();
     assert!(exit.success(), "exit status {exit:?}");
 }
 

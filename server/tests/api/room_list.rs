@@ -5,7 +5,7 @@ use reqwest::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH, RETRY_AFTER};
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, AsUser, TestApp};
 
 /// `GET path` as `cookie` (or nobody), with `If-None-Match: etag` when given.
 async fn get_if(app: &TestApp, path: &str, cookie: Option<&str>, etag: Option<&str>) -> Response {

@@ -147,7 +147,8 @@ async fn streams_over_the_cap_get_429_and_a_closed_one_frees_its_place() {
     assert!(refused.headers().contains_key("retry-after"));
     assert_error(refused, 429, "too_many_streams").await;
     drop(first);
-    crate::helpers::wait_until(std::time::Duration::from_secs(5), || {
+    let what = "the closed stream's place is free";
+    crate::wait::wait_until(std::time::Duration::from_secs(5), what, || {
         let hub = app.hub.clone();
         async move { hub.subscriber_count() == 1 }
     })

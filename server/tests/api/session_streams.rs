@@ -4,20 +4,9 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::json;
 
-use crate::helpers::{password_of, session_cookie, spawn_app_with, StreamPath, TestApp};
+use crate::helpers::{spawn_app_with, AsUser, StreamPath};
 use crate::sse_client::SseClient;
-
-/// Signs `name` in again (a second session beside the one registering opened).
-async fn login(app: &TestApp, name: &str) -> String {
-    let body = json!({ "name": name, "password": password_of(name) });
-    let response = app
-        .send_as(Method::POST, "/api/auth/login", None, Some(body))
-        .await;
-    assert_eq!(response.status(), 200, "signing {name} in");
-    session_cookie(&response)
-}
 
 /// Reads `stream` until the server ends it, failing on any `changed` event for `topic` and
 /// when it has not ended within `within` (heartbeats keep it talking meanwhile).
@@ -44,7 +33,8 @@ async fn signing_out_ends_that_sessions_streams_on_both_paths() {
             .streams_over(path);
         let ann = app.register("ann").await;
         app.create_private("secret", &ann).await;
-        let other_session = login(&app, "ann").await;
+        // A second session, beside the one registering opened.
+        let other_session = app.sign_in("ann").await;
         let mut signed_out = app.subscribe_as("topic=rooms/secret", &ann).await;
         let mut still_in = app.subscribe_as("topic=rooms/*", &other_session).await;
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 
-use crate::helpers::{spawn_app_with, wait_until, StreamPath, TestApp};
+use crate::helpers::{spawn_app_with, StreamPath, TestApp};
+use crate::wait::wait_until;
 
 over_both_paths! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)] never_reading_clients_give_their_slots_back_when_they_overflow;
@@ -95,10 +96,14 @@ async fn never_reading_clients_give_their_slots_back_when_they_overflow(path: St
     let _slow: Vec<_> = (0..2)
         .map(|_| never_reading_stream(&app.base, path, "rooms/flood"))
         .collect();
-    wait_until(Duration::from_secs(5), || {
-        let hub = app.hub.clone();
-        async move { hub.subscriber_count() == 2 }
-    })
+    wait_until(
+        Duration::from_secs(5),
+        "both slow streams subscribed",
+        || {
+            let hub = app.hub.clone();
+            async move { hub.subscriber_count() == 2 }
+        },
+    )
     .await;
     let refused = app.stream_request("topic=rooms/flood", None, None).await;
     assert_eq!(refused.status(), 429, "both slots are taken");
@@ -145,10 +150,14 @@ async fn a_stream_whose_writes_stall_ends_at_the_write_deadline(path: StreamPath
         .streams_over(path),
     );
     let _slow = never_reading_stream(&app.base, path, "rooms/stall");
-    wait_until(Duration::from_secs(5), || {
-        let hub = app.hub.clone();
-        async move { hub.subscriber_count() == 1 }
-    })
+    wait_until(
+        Duration::from_secs(5),
+        "the stalled stream subscribed",
+        || {
+            let hub = app.hub.clone();
+            async move { hub.subscriber_count() == 1 }
+        },
+    )
     .await;
     // Far more than the socket buffers hold, far less than the subscriber's buffer.
     let hub = app.hub.clone();

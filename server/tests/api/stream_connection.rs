@@ -8,7 +8,8 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{spawn_app, spawn_app_with, wait_until, StreamPath, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, StreamPath, TestApp};
+use crate::wait::wait_until;
 
 /// The headers of a stream's response that are about the stream, not about its connection.
 fn stream_headers(response: &reqwest::Response) -> Vec<(String, String)> {
@@ -91,7 +92,7 @@ async fn a_client_that_sends_more_after_its_stream_request_is_let_go() {
     let rest = read_to_end(socket).await;
     assert!(!rest.contains("HTTP/1.1"), "no second response: {rest}");
     let hub = app.hub.clone();
-    wait_until(Duration::from_secs(5), || {
+    wait_until(Duration::from_secs(5), "the hub let the stream go", || {
         let hub = hub.clone();
         async move { hub.subscriber_count() == 0 }
     })

@@ -1,22 +1,47 @@
-//! Accounts on every backend: a name is one account whatever its case, width or spacing (its
-//! key is unique), found by its key wherever a name is given, and answered as registered; users
-//! registered before names had keys get theirs when the store opens.
+//! Accounts on every backend, cases of the [`Accounts`] trait: a name is one account whatever
+//! its case, width or spacing (its key is unique), found by its key wherever a name is given,
+//! and answered as registered; sessions start, live until their expiry or their end, and
+//! retention removes the expired ones. Users registered before names had keys get theirs when
+//! the store opens.
 
-use watercooler::domain::{RoomName, UserName};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use watercooler::domain::UserName;
 use watercooler::store::accounts::{AccountError, Accounts, NewSession, TokenHash};
-use watercooler::store::{self, settings_with_buffer, Backend, Opened};
+use watercooler::store::{self, settings_with_buffer, Backend, Opened, Retention};
 
 use crate::Fixture;
 
-fn name(raw: &str) -> UserName {
+pub(crate) fn name(raw: &str) -> UserName {
     UserName::parse(raw).unwrap()
 }
 
-fn session(byte: u8) -> NewSession {
+/// A session whose token hash is `byte` repeated, that never expires.
+pub(crate) fn session(byte: u8) -> NewSession {
+    session_until(byte, i64::MAX)
+}
+
+fn session_until(byte: u8, expires_at_ms: i64) -> NewSession {
     NewSession {
         token_hash: TokenHash([byte; 32]),
-        expires_at_ms: i64::MAX,
+        expires_at_ms,
     }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The user of the live session `byte`, if it is live.
+async fn user_of(f: &Fixture, byte: u8) -> Option<String> {
+    f.accounts
+        .session_user(TokenHash([byte; 32]))
+        .await
+        .unwrap()
+        .map(|user| user.as_str().to_owned())
 }
 
 pub async fn names_are_one_account_by_key(f: Fixture) {
@@ -48,39 +73,157 @@ pub async fn names_are_one_account_by_key(f: Fixture) {
     assert_eq!(user.as_ref().map(UserName::as_str), Some("Ann Lee"));
 }
 
-pub async fn members_are_found_by_key(f: Fixture) {
-    let accounts = &f.accounts;
-    let room = RoomName::parse("secret").unwrap();
-    accounts
-        .register(&name("ann"), "h".into(), session(1))
+pub async fn registering_signs_the_user_in(f: Fixture) {
+    let expires_at_ms = now_ms() + 3_600_000;
+    f.accounts
+        .register(
+            &name("Ann"),
+            "hash-of-ann".into(),
+            session_until(1, expires_at_ms),
+        )
         .await
         .unwrap();
-    accounts
-        .register(&name("Zoë/B"), "h".into(), session(2))
+    let live = f
+        .accounts
+        .live_session(TokenHash([1; 32]))
         .await
-        .unwrap();
-    assert!(accounts
-        .create_private_room(&room, &name("ann"))
-        .await
-        .unwrap());
-    accounts
-        .add_member(&room, &name("ann"), &name("ZOË/b"))
-        .await
-        .unwrap();
-    let access = &f.access;
-    assert!(
-        access.may_read_room("secret", Some("Zoë/B")),
-        "stored as registered"
+        .unwrap()
+        .expect("the first session is live");
+    assert_eq!(live.user.as_str(), "Ann");
+    assert_eq!(live.expires_at_ms, expires_at_ms, "its expiry as given");
+    assert_eq!(user_of(&f, 1).await.as_deref(), Some("Ann"));
+    let found = f.accounts.credentials(&name("ann")).await.unwrap().unwrap();
+    assert_eq!(
+        (found.name.as_str(), found.password_hash.as_str()),
+        ("Ann", "hash-of-ann")
     );
-    let nobody = accounts
-        .add_member(&room, &name("ann"), &name("zoe/b"))
-        .await;
-    assert!(matches!(nobody, Err(AccountError::NoSuchUser)));
-    accounts
-        .remove_member(&room, &name("ann"), &name(" zoë/b "))
+    assert!(f
+        .accounts
+        .credentials(&name("bob"))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(user_of(&f, 2).await, None, "an unknown token is no session");
+}
+
+pub async fn a_taken_name_registers_nothing(f: Fixture) {
+    f.accounts
+        .register(&name("ann"), "first".into(), session(1))
         .await
         .unwrap();
-    assert!(!f.access.may_read_room("secret", Some("Zoë/B")));
+    let again = f
+        .accounts
+        .register(&name("ANN"), "second".into(), session(2))
+        .await;
+    assert!(matches!(again, Err(AccountError::NameTaken)), "{again:?}");
+    assert_eq!(user_of(&f, 2).await, None, "no session for the refused one");
+    let kept = f.accounts.credentials(&name("ann")).await.unwrap().unwrap();
+    assert_eq!(kept.password_hash, "first", "the account is unchanged");
+    assert_eq!(f.count_rows("users").await, 1);
+    assert_eq!(f.count_rows("sessions").await, 1);
+}
+
+pub async fn sessions_start_and_end_one_at_a_time(f: Fixture) {
+    let ann = name("ann");
+    f.accounts
+        .register(&ann, "h".into(), session(1))
+        .await
+        .unwrap();
+    f.accounts.start_session(&ann, session(2)).await.unwrap();
+    assert_eq!(user_of(&f, 1).await.as_deref(), Some("ann"));
+    assert_eq!(user_of(&f, 2).await.as_deref(), Some("ann"));
+
+    f.accounts.end_session(TokenHash([1; 32])).await.unwrap();
+    assert_eq!(user_of(&f, 1).await, None, "ended");
+    assert_eq!(
+        user_of(&f, 2).await.as_deref(),
+        Some("ann"),
+        "the other lives"
+    );
+    assert!(f
+        .accounts
+        .live_session(TokenHash([1; 32]))
+        .await
+        .unwrap()
+        .is_none());
+
+    // Ending a session again, or one that never was, is no error and ends nothing else.
+    f.accounts.end_session(TokenHash([1; 32])).await.unwrap();
+    f.accounts.end_session(TokenHash([9; 32])).await.unwrap();
+    assert_eq!(user_of(&f, 2).await.as_deref(), Some("ann"));
+}
+
+pub async fn a_session_needs_a_registered_user(f: Fixture) {
+    let refused = f.accounts.start_session(&name("nobody"), session(1)).await;
+    assert!(
+        matches!(refused, Err(AccountError::NoSuchUser)),
+        "{refused:?}"
+    );
+    assert_eq!(user_of(&f, 1).await, None);
+    assert_eq!(f.count_rows("sessions").await, 0);
+}
+
+pub async fn a_session_past_its_expiry_is_not_live(f: Fixture) {
+    let ann = name("ann");
+    let past = now_ms() - 60_000;
+    f.accounts
+        .register(&ann, "h".into(), session_until(1, past))
+        .await
+        .unwrap();
+    assert!(f
+        .accounts
+        .live_session(TokenHash([1; 32]))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(user_of(&f, 1).await, None);
+
+    // A session that expires a moment from now (long enough for a loaded machine to ask) is
+    // live, then not.
+    let soon = now_ms() + 4_000;
+    f.accounts
+        .start_session(&ann, session_until(2, soon))
+        .await
+        .unwrap();
+    assert_eq!(user_of(&f, 2).await.as_deref(), Some("ann"));
+    while now_ms() <= soon {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(user_of(&f, 2).await, None, "past its expiry");
+}
+
+pub async fn retention_removes_expired_sessions_and_keeps_live_ones(f: Fixture) {
+    let ann = name("ann");
+    f.accounts
+        .register(&ann, "h".into(), session(1))
+        .await
+        .unwrap();
+    let past = now_ms() - 60_000;
+    for byte in [2, 3] {
+        f.accounts
+            .start_session(&ann, session_until(byte, past))
+            .await
+            .unwrap();
+    }
+    assert_eq!(f.count_rows("sessions").await, 3, "expired rows are kept");
+
+    f.store
+        .prune(Retention {
+            max_events: 1000,
+            max_age_secs: 3600,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        f.count_rows("sessions").await,
+        1,
+        "retention removed the expired sessions"
+    );
+    assert_eq!(
+        user_of(&f, 1).await.as_deref(),
+        Some("ann"),
+        "kept and live"
+    );
 }
 
 /// Users as a store from before name keys holds them: `ann` registered after `Ann`, and a name

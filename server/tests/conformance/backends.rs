@@ -177,8 +177,8 @@ async fn postgres_answers_and_publishes_only_after_the_commit() {
         }
     });
     // The writer's COMMIT is waiting for the lock (bounded wait for that to be visible).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let what = "the commit waits for the lock";
+    crate::wait::wait_until(Duration::from_secs(10), what, || async {
         let waiting: i64 = db
             .query_one(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
@@ -187,15 +187,9 @@ async fn postgres_answers_and_publishes_only_after_the_commit() {
             .await
             .unwrap()
             .get(0);
-        if waiting > 0 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the commit never waited"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+        waiting > 0
+    })
+    .await;
     // Held: however long we look, no answer and no event, and the row is not visible.
     let (answered, published) = tokio::join!(
         tokio::time::timeout(Duration::from_millis(300), &mut append),

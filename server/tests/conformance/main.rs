@@ -5,8 +5,11 @@
 mod accounts;
 mod backends;
 mod cases;
+mod members;
 #[path = "../common/pg.rs"]
 mod pg;
+#[path = "../common/wait.rs"]
+mod wait;
 
 use std::sync::Arc;
 
@@ -21,11 +24,36 @@ pub(crate) struct Fixture {
     pub accounts: Arc<dyn Accounts>,
     pub hub: Hub,
     pub access: AccessView,
+    /// Where the store is, for the few cases that must look beneath the traits.
+    pub backend: Backend,
     _keep: Box<dyn std::any::Any + Send>,
 }
 
+impl Fixture {
+    /// The rows of `table`, counted beside the store on a connection of the test's own.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let sql = format!("SELECT count(*) FROM {table}");
+        match &self.backend {
+            Backend::Sqlite(dir) => rusqlite::Connection::open(dir.join("nudge.sqlite3"))
+                .unwrap()
+                .query_row(&sql, [], |row| row.get(0))
+                .unwrap(),
+            Backend::Postgres(url) => {
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                let connection = tokio::spawn(connection);
+                let count = client.query_one(&sql, &[]).await.unwrap().get(0);
+                drop(client);
+                let _ = connection.await;
+                count
+            }
+        }
+    }
+}
+
 async fn open(backend: Backend, keep: Box<dyn std::any::Any + Send>) -> Fixture {
-    let opened = store::open(backend, settings_with_buffer(1024))
+    let opened = store::open(backend.clone(), settings_with_buffer(1024))
         .await
         .unwrap();
     Fixture {
@@ -33,6 +61,7 @@ async fn open(backend: Backend, keep: Box<dyn std::any::Any + Send>) -> Fixture 
         store: opened.store,
         accounts: opened.accounts,
         access: opened.access,
+        backend,
         _keep: keep,
     }
 }
@@ -48,8 +77,13 @@ async fn postgres() -> Fixture {
     open(Backend::Postgres(url), Box::new(())).await
 }
 
-/// One `#[tokio::test]` per case, per backend (cases from `cases` unless a module is named).
+/// One `#[tokio::test]` per case, per backend (cases from `cases` unless a module is named;
+/// `every backend in` a module runs its cases on each backend).
 macro_rules! conformance {
+    (every backend in $module:ident: $($case:ident),* $(,)?) => {
+        conformance!(sqlite in $module: $($case),*);
+        conformance!(postgres in $module: $($case),*);
+    };
     ($backend:ident: $($case:ident),* $(,)?) => {
         conformance!($backend in cases: $($case),*);
     };
@@ -106,6 +140,25 @@ conformance!(postgres:
 );
 
 mod accounts_on {
-    conformance!(sqlite in accounts: names_are_one_account_by_key, members_are_found_by_key);
-    conformance!(postgres in accounts: names_are_one_account_by_key, members_are_found_by_key);
+    conformance!(every backend in accounts:
+        names_are_one_account_by_key,
+        registering_signs_the_user_in,
+        a_taken_name_registers_nothing,
+        sessions_start_and_end_one_at_a_time,
+        a_session_needs_a_registered_user,
+        a_session_past_its_expiry_is_not_live,
+        retention_removes_expired_sessions_and_keeps_live_ones,
+    );
+}
+
+mod members_on {
+    conformance!(every backend in members:
+        a_private_room_is_for_its_members_from_its_creation,
+        creating_a_private_room_again_is_idempotent_for_its_member_only,
+        a_private_room_needs_a_registered_creator,
+        members_are_added_and_removed_and_the_view_follows,
+        members_are_found_by_key,
+        adding_or_removing_again_changes_nothing,
+        member_changes_are_refused_without_a_private_room_a_member_or_a_user,
+    );
 }

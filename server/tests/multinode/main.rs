@@ -3,6 +3,8 @@
 //! event ids in commit order, idempotency keys across nodes, a database restart, and sessions
 //! and private-room memberships that hold on every node.
 
+#[path = "../common/accounts.rs"]
+mod accounts_common;
 #[path = "../common/pg.rs"]
 mod pg;
 #[path = "../common/process.rs"]
@@ -10,6 +12,8 @@ mod process_common;
 #[allow(dead_code)]
 #[path = "../api/sse_client.rs"]
 mod sse_client;
+#[path = "../common/wait.rs"]
+mod wait;
 
 mod node;
 

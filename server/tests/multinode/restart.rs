@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::node::{wait_until, Node};
+use crate::node::Node;
 use crate::pg::{Cluster, Options};
+use crate::wait::wait_until;
 
 /// How fast a refused write must be answered.
 const REFUSAL_LIMIT: Duration = Duration::from_secs(2);
@@ -90,7 +91,7 @@ async fn a_database_restart_loses_no_acknowledged_write() {
     let acked = |n: usize| tally.acked_count[n].load(Ordering::Acquire);
     let refused = |n: usize| tally.refused[n].load(Ordering::Acquire);
     wait_until(Duration::from_secs(30), "writes before the outage", || {
-        acked(0) >= 10 && acked(1) >= 10
+        std::future::ready(acked(0) >= 10 && acked(1) >= 10)
     })
     .await;
 
@@ -102,14 +103,14 @@ async fn a_database_restart_loses_no_acknowledged_write() {
         "not ready without the database"
     );
     wait_until(Duration::from_secs(10), "503s during the outage", || {
-        refused(0) >= 5 && refused(1) >= 5
+        std::future::ready(refused(0) >= 5 && refused(1) >= 5)
     })
     .await;
     let before_restart = [acked(0), acked(1)];
     tokio::task::block_in_place(|| cluster.start_server());
 
     wait_until(Duration::from_secs(30), "writes after the restart", || {
-        acked(0) >= before_restart[0] + 10 && acked(1) >= before_restart[1] + 10
+        std::future::ready(acked(0) >= before_restart[0] + 10 && acked(1) >= before_restart[1] + 10)
     })
     .await;
     writing.store(false, Ordering::Release);
@@ -123,7 +124,7 @@ async fn a_database_restart_loses_no_acknowledged_write() {
             if let Some(why) = stopped.lock().unwrap().as_ref() {
                 panic!("{why}");
             }
-            seen.lock().unwrap().is_superset(&acked)
+            std::future::ready(seen.lock().unwrap().is_superset(&acked))
         })
         .await;
     }

@@ -127,6 +127,10 @@ pub fn apply(tx: &mut WriteTx<'_>, op: &AccountOp) -> AccountResult<Applied> {
                 Some(_) => return Err(AccountError::RoomExists),
                 None => {}
             }
+            // Refused as PostgreSQL refuses it, not left to the foreign key (a store error).
+            if !user_exists(tx.conn(), creator)? {
+                return Err(AccountError::NoSuchUser);
+            }
             let change = AccessChange::MadePrivate {
                 room: room.as_str().to_owned(),
                 creator: creator.clone(),
