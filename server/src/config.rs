@@ -182,6 +182,20 @@ pub struct Config {
     /// Seconds a presence announcement lasts without being refreshed.
     #[arg(long, env = "NUDGE_PRESENCE_TTL_SECS", default_value_t = 30)]
     pub presence_ttl_secs: u64,
+
+    /// Turns Web Push on: the contact (`mailto:` or `https:`) push services see in the VAPID
+    /// claim.
+    #[arg(long, env = "NUDGE_PUSH_CONTACT")]
+    pub push_contact: Option<String>,
+
+    /// The VAPID private key (PEM), made on first start when missing (default:
+    /// `<data-dir>/push/vapid.pem`); on many nodes give every node the same file.
+    #[arg(long, env = "NUDGE_PUSH_KEY_FILE")]
+    pub push_key_file: Option<PathBuf>,
+
+    /// Accept push endpoints on `http://` loopback addresses (a local push service, for tests).
+    #[arg(long, hide = true)]
+    pub push_allow_local_http: bool,
 }
 
 impl Config {
@@ -287,6 +301,15 @@ impl Config {
                 max_age_secs: self.retain_secs,
             },
             connection_log: self.connection_log,
+            push: self.push_contact.as_ref().map(|contact| {
+                let key_file = self
+                    .push_key_file
+                    .clone()
+                    .unwrap_or_else(|| self.data_dir.join("push").join("vapid.pem"));
+                let mut push = nudge::push::PushSettings::new(contact.clone(), key_file);
+                push.allow_local_http = self.push_allow_local_http;
+                push
+            }),
         }
     }
 }
