@@ -25,10 +25,12 @@ async fn spawn_todos() -> anyhow::Result<TestApp> {
     let bin = std::env::var_os("NUDGE_TODOS_BIN")
         .filter(|v| !v.is_empty())
         .map_or_else(|| root.join("target/debug/nudge-todos"), PathBuf::from);
-    let www = root.join("examples/todos/www");
-    spawn_binary(bin, www, AppOptions::default())
-        .await
-        .context("build it with `cargo build -p nudge-todos`, or set NUDGE_TODOS_BIN")
+    ensure!(
+        bin.is_file(),
+        "no {} (build it with `cargo build -p nudge-todos`, or set NUDGE_TODOS_BIN)",
+        bin.display()
+    );
+    spawn_binary(bin, root.join("examples/todos/www"), AppOptions::default()).await
 }
 
 /// One reading of the todos page, through its DOM hooks.
