@@ -20,7 +20,7 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: String,
     /// Where the SQLite database lives.
-    #[arg(long, default_value = "data-todos")]
+    #[arg(long, default_value = "data/todos")]
     data_dir: PathBuf,
     /// The app's pages (`index.html`, `app.js`, `routes.js`).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/www"))]
