@@ -34,6 +34,7 @@ run: sw server
 
 test: sw
 	@cargo build -p watercooler --bin nudge
+	@cargo build -p nudge-todos
 	@mkdir -p target
 	@set -o pipefail; \
 	$(MAKE) --no-print-directory -k test-server test-sw test-e2e test-deploy 2>&1 \
@@ -48,7 +49,8 @@ test-sw:
 	@cargo test --no-fail-fast -p nudge-sw-bench
 
 test-e2e:
-	@NUDGE_BIN=$(CURDIR)/target/debug/nudge NUDGE_WWW=$(CURDIR)/www cargo test --no-fail-fast -p nudge-e2e -- --test-threads=1
+	@NUDGE_BIN=$(CURDIR)/target/debug/nudge NUDGE_WWW=$(CURDIR)/www \
+		NUDGE_TODOS_BIN=$(CURDIR)/target/debug/nudge-todos cargo test --no-fail-fast -p nudge-e2e -- --test-threads=1
 
 # The systemd unit, the Dockerfile and (where nginx is installed) the nginx configuration.
 test-deploy:

@@ -31,7 +31,9 @@
 //!   exception is carved out of a broader route below it). `cache` names the Cache Storage
 //!   cache, required by the strategies that use one and refused by the others;
 //!   `networkTimeoutMs` is for `network-first` only; `expiration` (any of `maxEntries`,
-//!   `maxAgeSeconds`, `maxBytes`) for the strategies that write their cache.
+//!   `maxAgeSeconds`, `maxBytes`) for the strategies that write their cache. A GET with
+//!   `cache: "only-if-cached"` that such a route takes is answered from its cache alone (as
+//!   nudge's own table does for the page's reads after `updated`).
 //! - `precache` (default `true`): files of the build-time manifest (`self.NUDGE_PRECACHE`) are
 //!   installed and answered cache-first, before the declared routes.
 //! - `navigationFallback` (default none): navigations go network-first and, offline, get this
@@ -303,8 +305,12 @@ impl TableSpec {
                 Some(name) => format!("routes[{index}] (\"{name}\")"),
                 None => format!("routes[{index}]"),
             };
-            match spec.route(index) {
-                Ok(route) => router = router.route(route),
+            match spec.routes(index) {
+                Ok(routes) => {
+                    for route in routes {
+                        router = router.route(route);
+                    }
+                }
                 Err(problem) => problems.push(format!("{label}: {problem}")),
             }
         }
@@ -317,6 +323,26 @@ impl TableSpec {
 }
 
 impl RouteSpec {
+    /// The route, preceded by its cached read when its strategy writes a cache: a GET it takes
+    /// with `cache: "only-if-cached"` (what the page's `nudge.fetch(url, {cached: true})` sends
+    /// after the SW said `updated`) is answered from that cache alone. Without it, the strategy
+    /// would pass that request to the browser's HTTP cache, which keeps an older copy.
+    fn routes(self, index: usize) -> Result<Vec<Route<Handler>>, String> {
+        let cached_read = match (&self.strategy.cache, self.strategy.name.writes_cache()) {
+            (Some(cache), true) => Some(CacheOnly::new(cache)),
+            _ => None,
+        };
+        let route = self.route(index)?;
+        match cached_read {
+            Some(cache_only) if route.method.as_deref() == Some("GET") => {
+                let matcher = Matcher::All(vec![Matcher::OnlyIfCached, route.matcher.clone()]);
+                let name = format!("{} (cached read)", route.name);
+                Ok(vec![Route::get(name, matcher, handler(cache_only)), route])
+            }
+            _ => Ok(vec![route]),
+        }
+    }
+
     fn route(self, index: usize) -> Result<Route<Handler>, String> {
         let matcher = self.matcher.matcher()?;
         let name: Cow<'static, str> = match self.name {
@@ -540,13 +566,23 @@ mod tests {
     }
 
     fn route(table: &Table, method: &str, path: &str, origin: &str) -> Option<String> {
+        route_of(table, method, path, origin, false)
+    }
+
+    fn route_of(
+        table: &Table,
+        method: &str,
+        path: &str,
+        origin: &str,
+        only_if_cached: bool,
+    ) -> Option<String> {
         let request = RequestInfo {
             method,
             path,
             origin,
             same_origin: origin == "https://app.example",
             navigate: false,
-            only_if_cached: false,
+            only_if_cached,
         };
         let route = table.router.find(&request)?;
         route.handler.as_ref().map(|_| route.name.to_string())
@@ -594,6 +630,31 @@ mod tests {
             Some("upload")
         );
         assert_eq!(table.manifest, manifest());
+    }
+
+    #[test]
+    fn a_read_asking_only_for_the_cache_gets_the_routes_cache_alone() {
+        let table = build(TABLE).unwrap();
+        let own = "https://app.example";
+        let cached = |method, path, origin| route_of(&table, method, path, origin, true);
+        assert_eq!(
+            cached("GET", "/api/rooms", own).as_deref(),
+            Some("api (cached read)")
+        );
+        assert_eq!(
+            cached("GET", "/api/rooms/a/recent", own).as_deref(),
+            Some("recent (cached read)")
+        );
+        let cdn = cached("GET", "/lib/x.js", "https://cdn.example");
+        assert_eq!(cdn.as_deref(), Some("cdn (cached read)"));
+        // Routes that keep no cache are as declared.
+        assert_eq!(cached("GET", "/api/events", own), None);
+        assert_eq!(cached("POST", "/upload", own).as_deref(), Some("upload"));
+        // A nudge refreshes through the route an ordinary GET takes.
+        assert_eq!(
+            route(&table, "GET", "/api/rooms", own).as_deref(),
+            Some("api")
+        );
     }
 
     #[test]

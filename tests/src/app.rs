@@ -94,12 +94,25 @@ pub async fn spawn_app() -> anyhow::Result<TestApp> {
 pub async fn spawn_app_with(options: AppOptions) -> anyhow::Result<TestApp> {
     let root = workspace_root();
     let bin = env_path("NUDGE_BIN").unwrap_or_else(|| root.join("target/debug/nudge"));
-    let mut www = env_path("NUDGE_WWW").unwrap_or_else(|| root.join("www"));
+    let www = env_path("NUDGE_WWW").unwrap_or_else(|| root.join("www"));
     if !bin.is_file() {
         bail!(
             "no server binary at {} (build it with `cargo build -p watercooler --bin nudge`, or set NUDGE_BIN)",
             bin.display()
         );
+    }
+    spawn_binary(bin, www, options).await
+}
+
+/// Starts another app's server binary `bin` the same way (`--bind 127.0.0.1:0 --data-dir …
+/// --www-dir www`, the address read from its first stdout line), e.g. `examples/todos`.
+pub async fn spawn_binary(
+    bin: PathBuf,
+    mut www: PathBuf,
+    options: AppOptions,
+) -> anyhow::Result<TestApp> {
+    if !bin.is_file() {
+        bail!("no server binary at {}", bin.display());
     }
     let dir = tempfile::Builder::new().prefix("nudge-e2e-").tempdir()?;
     let data_dir = dir.path().join("data");

@@ -18,7 +18,7 @@ pub mod metrics;
 pub mod page;
 pub mod wait;
 
-pub use app::{spawn_app, spawn_app_with, AppOptions, TestApp};
+pub use app::{spawn_app, spawn_app_with, spawn_binary, AppOptions, TestApp};
 pub use browser::Browser;
 pub use wait::wait_until;
 
