@@ -101,7 +101,11 @@ impl PushService {
     }
 }
 
-async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<PushService>) -> HttpResponse {
+async fn receive(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<PushService>,
+) -> HttpResponse {
     let path = req.path().to_owned();
     let headers = req
         .headers()
@@ -120,8 +124,7 @@ async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<PushServic
         .get_mut(&path)
         .and_then(VecDeque::pop_front);
     let (status, retry_after) = scripted.unwrap_or((201, None));
-    let mut response =
-        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
+    let mut response = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
     if let Some(secs) = retry_after {
         response.insert_header(("Retry-After", secs.to_string()));
     }
@@ -238,7 +241,10 @@ impl Server {
 async fn error_code(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     let body: Value = response.json().await.unwrap();
-    (status, body["error"]["code"].as_str().unwrap_or("").to_owned())
+    (
+        status,
+        body["error"]["code"].as_str().unwrap_or("").to_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,12 +280,17 @@ async fn the_key_is_served_and_bad_subscriptions_are_refused_with_json() {
             "invalid_subscription_key",
         ),
         (
-            with(&|b| b["subscription"]["keys"]["p256dh"] = json!(URL_SAFE_NO_PAD.encode([7u8; 65]))),
+            with(&|b| {
+                b["subscription"]["keys"]["p256dh"] = json!(URL_SAFE_NO_PAD.encode([7u8; 65]))
+            }),
             "invalid_subscription_key",
         ),
         (with(&|b| b["extra"] = json!(1)), "bad_request"),
         (with(&|b| b["topics"] = json!([])), "missing_topic"),
-        (with(&|b| b["topics"] = json!(["private/ann"])), "not_signed_in"),
+        (
+            with(&|b| b["topics"] = json!(["private/ann"])),
+            "not_signed_in",
+        ),
     ];
     for (body, code) in cases {
         let (status, got) = error_code(server.subscribe(body.clone(), None).await).await;
@@ -303,9 +314,22 @@ async fn a_change_is_pushed_encrypted_light_and_only_to_matching_subscriptions()
     let server = Server::start().await;
     let todos = Browser::new(format!("{base}/todos"));
     let lists = Browser::new(format!("{base}/lists"));
-    let body = |b: &Browser, topics: Value| json!({ "subscription": b.subscription(), "topics": topics });
-    assert_eq!(server.subscribe(body(&todos, json!(["todos"])), None).await.status(), 201);
-    assert_eq!(server.subscribe(body(&lists, json!(["lists/*"])), None).await.status(), 201);
+    let body =
+        |b: &Browser, topics: Value| json!({ "subscription": b.subscription(), "topics": topics });
+    assert_eq!(
+        server
+            .subscribe(body(&todos, json!(["todos"])), None)
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        server
+            .subscribe(body(&lists, json!(["lists/*"])), None)
+            .await
+            .status(),
+        201
+    );
 
     server.nudge.changed("todos", "/api/todos").await.unwrap();
     let got = service.until(1).await;
@@ -313,16 +337,26 @@ async fn a_change_is_pushed_encrypted_light_and_only_to_matching_subscriptions()
     assert_eq!(push.path, "/todos");
     assert_eq!(push.headers["content-encoding"], "aes128gcm");
     assert_eq!(push.headers["urgency"], "normal");
-    assert_eq!(push.headers["topic"], nudge::push::send::topic_header("todos"));
+    assert_eq!(
+        push.headers["topic"],
+        nudge::push::send::topic_header("todos")
+    );
     assert!(push.headers["ttl"].parse::<u64>().unwrap() > 0);
-    assert!(push.headers["authorization"].starts_with("vapid t="), "VAPID-signed");
+    assert!(
+        push.headers["authorization"].starts_with("vapid t="),
+        "VAPID-signed"
+    );
     assert_eq!(
         todos.decrypt(push),
         json!({ "changes": [{ "url": "/api/todos", "topic": "todos" }] }),
         "only what changed, never the data"
     );
 
-    server.nudge.changed("lists/x", "/api/lists/x").await.unwrap();
+    server
+        .nudge
+        .changed("lists/x", "/api/lists/x")
+        .await
+        .unwrap();
     let got = service.until(2).await;
     assert_eq!(got[1].path, "/lists");
     assert_eq!(lists.decrypt(&got[1])["changes"][0]["topic"], "lists/x");
@@ -340,12 +374,24 @@ async fn a_principal_that_may_no_longer_read_gets_nothing() {
     let sub = |b: &Browser| json!({ "subscription": b.subscription(), "topics": ["private/*"] });
     assert_eq!(server.subscribe(sub(&ann), Some("ann")).await.status(), 201);
     assert_eq!(server.subscribe(sub(&bob), Some("bob")).await.status(), 201);
-    server.nudge.changed("private/ann", "/api/ann").await.unwrap();
-    server.nudge.changed("private/bob", "/api/bob").await.unwrap();
+    server
+        .nudge
+        .changed("private/ann", "/api/ann")
+        .await
+        .unwrap();
+    server
+        .nudge
+        .changed("private/bob", "/api/bob")
+        .await
+        .unwrap();
     let got = service.until(2).await;
     let mut paths: Vec<_> = got.iter().map(|r| r.path.as_str()).collect();
     paths.sort();
-    assert_eq!(paths, ["/ann", "/bob"], "each their own, nobody the other's");
+    assert_eq!(
+        paths,
+        ["/ann", "/bob"],
+        "each their own, nobody the other's"
+    );
     for push in &got {
         let (browser, topic) = match push.path.as_str() {
             "/ann" => (&ann, "private/ann"),
@@ -374,8 +420,15 @@ async fn a_gone_subscription_is_removed_and_a_busy_service_is_retried() {
     let count = |p: &str| got.iter().filter(|r| r.path == p).count();
     assert_eq!((count("/gone"), count("/busy")), (1, 2));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while server.metric("nudge_push_subscriptions_removed_total").await < 1.0 {
-        assert!(tokio::time::Instant::now() < deadline, "the gone subscription was removed");
+    while server
+        .metric("nudge_push_subscriptions_removed_total")
+        .await
+        < 1.0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the gone subscription was removed"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(server.metric("nudge_pushes_sent_total").await, 1.0);
@@ -385,5 +438,12 @@ async fn a_gone_subscription_is_removed_and_a_busy_service_is_retried() {
     let got = service.until(4).await;
     assert_eq!(got[3].path, "/busy");
     assert_eq!(server.metric("nudge_pushes_sent_total").await, 2.0);
-    assert_eq!(service.received().iter().filter(|r| r.path == "/gone").count(), 1);
+    assert_eq!(
+        service
+            .received()
+            .iter()
+            .filter(|r| r.path == "/gone")
+            .count(),
+        1
+    );
 }

@@ -22,4 +22,5 @@ mod batch;
 mod commit_order;
 mod fanout;
 mod idempotency;
+mod push;
 mod restart;

@@ -17,9 +17,15 @@ pub struct Node {
 impl Node {
     /// Starts `nudge --database-url URL` and waits for its listening line.
     pub fn start(database_url: &str) -> Self {
+        Self::start_with(database_url, &[])
+    }
+
+    /// [`Node::start`] with more flags.
+    pub fn start_with(database_url: &str, flags: &[&str]) -> Self {
         let mut command = crate::process_common::nudge_command();
         command
             .args(["--database-url", database_url, "--heartbeat-secs", "1"])
+            .args(flags)
             // A 503 during an outage is expected here, not worth a line each.
             .env("RUST_LOG", "warn,nudge::error=off")
             .stderr(Stdio::inherit());

@@ -21,8 +21,9 @@ impl VapidKeys {
         let pair = if file.exists() {
             let pem = std::fs::read_to_string(file)
                 .with_context(|| format!("reading the VAPID key {}", file.display()))?;
-            ES256KeyPair::from_pem(&pem)
-                .map_err(|e| anyhow::anyhow!("the VAPID key {} is not valid: {e}", file.display()))?
+            ES256KeyPair::from_pem(&pem).map_err(|e| {
+                anyhow::anyhow!("the VAPID key {} is not valid: {e}", file.display())
+            })?
         } else {
             let pair = ES256KeyPair::generate();
             let pem = pair
@@ -75,7 +76,10 @@ mod tests {
         let made = VapidKeys::load_or_create(&file).unwrap();
         let read = VapidKeys::load_or_create(&file).unwrap();
         assert_eq!(made.public_base64(), read.public_base64());
-        assert_eq!(URL_SAFE_NO_PAD.decode(made.public_base64()).unwrap().len(), 65);
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(made.public_base64()).unwrap().len(),
+            65
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

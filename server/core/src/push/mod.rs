@@ -89,7 +89,11 @@ pub(crate) fn start(
             SubscriptionStore::sqlite(store.clone())
         }
         crate::OpenedBackend::Postgres(store) => {
-            tokio::spawn(claim_sending(store.clone(), leader.clone(), hub.shutdown_token()));
+            tokio::spawn(claim_sending(
+                store.clone(),
+                leader.clone(),
+                hub.shutdown_token(),
+            ));
             SubscriptionStore::postgres(store)
         }
     });

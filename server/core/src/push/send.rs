@@ -232,8 +232,14 @@ impl Sender {
             .build(push.payload.clone())?;
         let mut request = reqwest::Request::try_from(request)?;
         let headers = request.headers_mut();
-        headers.insert("urgency", reqwest::header::HeaderValue::from_static("normal"));
-        headers.insert("topic", reqwest::header::HeaderValue::from_str(&topic_header(&push.topic))?);
+        headers.insert(
+            "urgency",
+            reqwest::header::HeaderValue::from_static("normal"),
+        );
+        headers.insert(
+            "topic",
+            reqwest::header::HeaderValue::from_str(&topic_header(&push.topic))?,
+        );
         Ok(request)
     }
 }

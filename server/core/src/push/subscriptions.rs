@@ -211,7 +211,9 @@ fn check_endpoint(endpoint: &str, allow_local_http: bool) -> Result<(), ApiError
     let uri: actix_web::http::Uri = endpoint
         .parse()
         .map_err(|_| refuse("the endpoint is not a URL"))?;
-    let host = uri.host().ok_or_else(|| refuse("the endpoint has no host"))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| refuse("the endpoint has no host"))?;
     match uri.scheme_str() {
         Some("https") => Ok(()),
         Some("http") if allow_local_http && is_loopback(host) => Ok(()),
@@ -324,7 +326,9 @@ impl SubscriptionStore {
                                 return Err(too_many("remove a subscription first"));
                             }
                             if all >= total {
-                                return Err(too_many("the server holds all the subscriptions it may"));
+                                return Err(too_many(
+                                    "the server holds all the subscriptions it may",
+                                ));
                             }
                         }
                         conn.prepare_cached(
@@ -360,7 +364,8 @@ impl SubscriptionStore {
                     )
                     .await
                     .map_err(store_error)?;
-                let (mine, all, known): (i64, i64, i64) = (counts.get(0), counts.get(1), counts.get(2));
+                let (mine, all, known): (i64, i64, i64) =
+                    (counts.get(0), counts.get(1), counts.get(2));
                 if known == 0 && mine >= per_principal {
                     return Err(too_many("remove a subscription first"));
                 }
@@ -375,7 +380,13 @@ impl SubscriptionStore {
                          ON CONFLICT (endpoint) DO UPDATE SET p256dh = excluded.p256dh, \
                          auth = excluded.auth, principal = excluded.principal, \
                          topics = excluded.topics",
-                        &[&sub.endpoint, &sub.p256dh, &sub.auth, &sub.principal, &topics],
+                        &[
+                            &sub.endpoint,
+                            &sub.p256dh,
+                            &sub.auth,
+                            &sub.principal,
+                            &topics,
+                        ],
                     )
                     .await
                     .map_err(store_error)?;
@@ -425,7 +436,13 @@ impl SubscriptionStore {
                     .read(|tx| {
                         let mut stmt = tx.prepare_cached(SQL)?;
                         let rows = stmt.query_map([], |r| {
-                            Ok(decode_row(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                            Ok(decode_row(
+                                r.get(0)?,
+                                r.get(1)?,
+                                r.get(2)?,
+                                r.get(3)?,
+                                r.get(4)?,
+                            ))
                         })?;
                         let mut all = Vec::new();
                         for row in rows {
