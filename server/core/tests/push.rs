@@ -45,12 +45,15 @@ struct Received {
     body: Vec<u8>,
 }
 
+/// Answers scripted per path: a status and a `Retry-After` in seconds.
+type Script = HashMap<String, VecDeque<(u16, Option<u64>)>>;
+
 /// The test's push service: records what arrives, answers each path as scripted (201 unless
 /// told otherwise).
 #[derive(Clone, Default)]
 struct PushService {
     received: Arc<Mutex<Vec<Received>>>,
-    script: Arc<Mutex<HashMap<String, VecDeque<(u16, Option<u64>)>>>>,
+    script: Arc<Mutex<Script>>,
 }
 
 impl PushService {
