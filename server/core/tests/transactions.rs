@@ -193,3 +193,49 @@ async fn postgres_a_note_reaches_every_nodes_audience() {
     a.postgres().unwrap().published(id).await;
     assert_eq!(*notes_a.0.lock().unwrap(), [(id, "granted ann".to_owned())]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_answer_is_kept_with_its_write_and_a_reused_key_is_refused() {
+    use nudge::idempotency::{postgres as once, IdempotencyKey, StoredAnswer};
+    let url = pg::Cluster::shared().fresh_database();
+    let nudge = on_postgres(&url, Arc::new(Notes::default())).await;
+    let mut client = nudge.postgres().unwrap().connect().await.unwrap();
+    let key = IdempotencyKey::parse("k-1").unwrap();
+    let request = nudge::idempotency::Fingerprint([1; 32]);
+    let answer = StoredAnswer::json(
+        actix_web::http::StatusCode::CREATED,
+        &[("Location", "/items/1".to_owned())],
+        &serde_json::json!({ "id": 1 }),
+    )
+    .unwrap();
+
+    // A write that rolls back keeps no answer.
+    let tx = client.transaction().await.unwrap();
+    once::lock(&tx).await.unwrap();
+    assert_eq!(once::find(&tx, &key, &request).await.unwrap(), None);
+    once::keep(&tx, &key, &request, &answer).await.unwrap();
+    tx.rollback().await.unwrap();
+
+    let tx = client.transaction().await.unwrap();
+    once::lock(&tx).await.unwrap();
+    assert_eq!(once::find(&tx, &key, &request).await.unwrap(), None);
+    tx.execute("INSERT INTO items (name) VALUES ('once')", &[])
+        .await
+        .unwrap();
+    once::keep(&tx, &key, &request, &answer).await.unwrap();
+    tx.commit().await.unwrap();
+
+    // The retry finds the first answer; another request with the key is refused.
+    let tx = client.transaction().await.unwrap();
+    once::lock(&tx).await.unwrap();
+    assert_eq!(
+        once::find(&tx, &key, &request).await.unwrap(),
+        Some(answer.clone())
+    );
+    let other = nudge::idempotency::Fingerprint([2; 32]);
+    assert!(matches!(
+        once::find(&tx, &key, &other).await,
+        Err(StoreError::IdempotencyConflict)
+    ));
+    tx.commit().await.unwrap();
+}
