@@ -30,6 +30,18 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// What `req` carries: its `Cookie` headers.
+    pub fn from_request(req: &actix_web::HttpRequest) -> Self {
+        Self {
+            cookies: req
+                .headers()
+                .get_all(actix_web::http::header::COOKIE)
+                .filter_map(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
+
     /// The value of the cookie `name`, if the request has one (quotes trimmed).
     pub fn cookie(&self, name: &str) -> Option<&str> {
         self.cookies
@@ -106,6 +118,20 @@ impl std::fmt::Debug for Readers {
             Self::Anyone => "Anyone",
             Self::Only(_) => "Only(..)",
         })
+    }
+}
+
+/// The refusal of a topic someone may not read: 401 when anonymous (signing in may help),
+/// 403 otherwise.
+pub fn refusal(principal: Option<&str>) -> ApiError {
+    use actix_web::http::StatusCode;
+    match principal {
+        None => ApiError::client(StatusCode::UNAUTHORIZED, "not_signed_in", "sign in first"),
+        Some(_) => ApiError::client(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "you may not read one of these topics",
+        ),
     }
 }
 

@@ -17,9 +17,7 @@ use std::sync::Arc;
 use actix_web::http::header::HeaderName;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use actix_web::http::StatusCode;
-
-use crate::audience::{Audience, Credentials};
+use crate::audience::{self, Audience, Credentials};
 use crate::error::{self, ApiError};
 use crate::sse::{changed_frame, event_stream, reset_frame, retry_frame, StreamPlan};
 use crate::store::LoggedEvent;
@@ -76,14 +74,7 @@ async fn subscribe(
             .headers()
             .get(LAST_EVENT_ID)
             .map(|v| v.to_str().unwrap_or("not-ascii").to_owned()),
-        credentials: Credentials {
-            cookies: req
-                .headers()
-                .get_all(actix_web::http::header::COOKIE)
-                .filter_map(|v| v.to_str().ok())
-                .map(str::to_owned)
-                .collect(),
-        },
+        credentials: Credentials::from_request(&req),
         client_ip: state.limits().client_ip(&req),
     };
     let plan = open_stream(&state, request).await?;
@@ -134,15 +125,7 @@ pub async fn open_stream(state: &Nudge, request: StreamRequest) -> Result<Stream
     // Opened with a session, it ends with it (sign-out or expiry).
     let subscription = state.hub().subscribe_as(topics.clone(), &viewer);
     if topics.exact().any(|topic| !audience.may_read(user, topic)) {
-        return Err(if user.is_none() {
-            ApiError::client(StatusCode::UNAUTHORIZED, "not_signed_in", "sign in first")
-        } else {
-            ApiError::client(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "you may not read one of these topics",
-            )
-        });
+        return Err(audience::refusal(user));
     }
     let mut preface = vec![retry_frame(RETRY_BASE_MS, RETRY_JITTER_MS)];
     let mut covered_through = 0;

@@ -156,18 +156,10 @@ async fn subscribe(
     let auth = decode_key(&subscription.keys.auth, "auth", 16)?;
     let topics = TopicSet::parse(topics.iter().map(String::as_str))?;
     let audience = nudge.hub().audience().clone();
-    let viewer = audience.identify(&credentials(&req)).await?;
+    let viewer = audience.identify(&Credentials::from_request(&req)).await?;
     let principal = viewer.principal.as_deref();
     if topics.exact().any(|t| !audience.may_read(principal, t)) {
-        return Err(if principal.is_none() {
-            ApiError::client(StatusCode::UNAUTHORIZED, "not_signed_in", "sign in first")
-        } else {
-            ApiError::client(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "you may not read one of these topics",
-            )
-        });
+        return Err(crate::audience::refusal(principal));
     }
     let stored = StoredSubscription {
         endpoint: subscription.endpoint,
@@ -189,17 +181,6 @@ async fn unsubscribe(
     let push = push_of(&nudge)?;
     push.store.forget(&body.endpoint).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-fn credentials(req: &HttpRequest) -> Credentials {
-    Credentials {
-        cookies: req
-            .headers()
-            .get_all(actix_web::http::header::COOKIE)
-            .filter_map(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .collect(),
-    }
 }
 
 /// An endpoint is an `https://` URL with a host (or, for tests, `http://` on loopback).

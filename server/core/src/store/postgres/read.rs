@@ -58,11 +58,7 @@ impl LogReader {
     /// The log's range and at most `max` of the events after `after` on the scanned topics
     /// that it still holds, from one snapshot.
     pub async fn replay(&self, after: i64, scan: &TopicScan, max: usize) -> StoreResult<Replay> {
-        let (lower, upper): (Vec<&str>, Vec<&str>) = scan
-            .ranges
-            .iter()
-            .map(|(l, u)| (l.as_str(), u.as_str()))
-            .unzip();
+        let (lower, upper) = bounds(scan);
         let rows = self
             .client
             .query(
@@ -93,11 +89,7 @@ impl LogReader {
 
     /// PostgreSQL's `EXPLAIN` of the replay statement with these arguments, one line per row.
     pub async fn replay_plan(&self, after: i64, scan: &TopicScan) -> StoreResult<Vec<String>> {
-        let (lower, upper): (Vec<&str>, Vec<&str>) = scan
-            .ranges
-            .iter()
-            .map(|(l, u)| (l.as_str(), u.as_str()))
-            .unzip();
+        let (lower, upper) = bounds(scan);
         let rows = self
             .client
             .query(
@@ -140,6 +132,14 @@ impl LogReader {
             .map_err(store_error)?;
         Ok(row.get::<_, i64>(0).max(0) as u64)
     }
+}
+
+/// The lower and upper bounds of a scan's prefix ranges, as two arrays.
+fn bounds(scan: &TopicScan) -> (Vec<&str>, Vec<&str>) {
+    scan.ranges
+        .iter()
+        .map(|(l, u)| (l.as_str(), u.as_str()))
+        .unzip()
 }
 
 /// An event from `id, topic, url, note` columns.
