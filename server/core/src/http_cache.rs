@@ -9,8 +9,8 @@ use serde::Serialize;
 
 /// `Cache-Control` of a cacheable read.
 pub const REVALIDATE: &str = "no-cache";
-/// `Cache-Control` of a cacheable read whose answer depends on who asks (a private room, the
-/// room list): only the user's own caches may keep it, and the ServiceWorker keeps it in the
+/// `Cache-Control` of a cacheable read whose answer depends on who asks (a private list, a
+/// list of what one may read): only the user's own caches may keep it, and the ServiceWorker keeps it in the
 /// cache that sign-out empties.
 pub const REVALIDATE_PRIVATE: &str = "private, no-cache";
 /// `Cache-Control` of an ephemeral read or an error.
@@ -48,7 +48,7 @@ pub fn cacheable_json_with<T: Serialize>(
 }
 
 /// [`cacheable_json_with`] with a ready-made strong `etag` (quoted), for a resource whose tag is
-/// more than its version (the room list, whose body depends on who asks).
+/// more than its version (a list whose body depends on who asks).
 pub fn cacheable_json_tagged<T: Serialize>(
     req: &HttpRequest,
     etag: String,

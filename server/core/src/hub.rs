@@ -564,13 +564,9 @@ mod tests {
     #[tokio::test]
     async fn delivers_to_matching_subscribers_only() {
         let hub = Hub::new(8);
-        let mut general = hub.subscribe(topics("rooms/general"));
-        let mut other = hub.subscribe(topics("rooms/other"));
-        hub.publish(HubEvent::logged(
-            1,
-            "rooms/general",
-            "/api/rooms/general/recent",
-        ));
+        let mut general = hub.subscribe(topics("lists/general"));
+        let mut other = hub.subscribe(topics("lists/other"));
+        hub.publish(HubEvent::logged(1, "lists/general", "/api/lists/general"));
         assert_eq!(general.recv().await.unwrap().id, Some(1));
         assert!(other.rx.try_recv().is_err());
     }
@@ -578,10 +574,10 @@ mod tests {
     #[tokio::test]
     async fn a_full_buffer_drops_only_that_subscriber() {
         let hub = Hub::new(2);
-        let slow = hub.subscribe(topics("rooms/*"));
-        let mut fast = hub.subscribe(topics("rooms/*"));
+        let slow = hub.subscribe(topics("lists/*"));
+        let mut fast = hub.subscribe(topics("lists/*"));
         for id in 1..=3 {
-            hub.publish(HubEvent::logged(id, "rooms/a", "/x"));
+            hub.publish(HubEvent::logged(id, "lists/a", "/x"));
             assert_eq!(fast.recv().await.unwrap().id, Some(id));
         }
         assert!(slow.overflowed());
@@ -623,18 +619,18 @@ mod tests {
     async fn a_revocation_ends_the_topic_and_a_stream_left_with_none() {
         let hub = Hub::new(8);
         let mut both = hub.subscribe_as(
-            Arc::new(TopicSet::parse(["rooms/x", "rooms/y"]).unwrap()),
+            Arc::new(TopicSet::parse(["lists/x", "lists/y"]).unwrap()),
             &as_user("ann"),
         );
-        let mut only_x = hub.subscribe_as(topics("rooms/x"), &as_user("ann"));
-        let mut bobs = hub.subscribe_as(topics("rooms/x"), &as_user("bob"));
-        hub.revoke("ann", "rooms/x");
-        hub.publish(HubEvent::logged(3, "rooms/x", "/x"));
-        hub.publish(HubEvent::logged(4, "rooms/y", "/y"));
+        let mut only_x = hub.subscribe_as(topics("lists/x"), &as_user("ann"));
+        let mut bobs = hub.subscribe_as(topics("lists/x"), &as_user("bob"));
+        hub.revoke("ann", "lists/x");
+        hub.publish(HubEvent::logged(3, "lists/x", "/x"));
+        hub.publish(HubEvent::logged(4, "lists/y", "/y"));
         let forbidden = both.recv().await.unwrap();
-        assert_eq!((forbidden.id, forbidden.topic.as_str()), (None, "rooms/x"));
+        assert_eq!((forbidden.id, forbidden.topic.as_str()), (None, "lists/x"));
         assert_eq!(both.recv().await.unwrap().id, Some(4));
-        assert_eq!(only_x.recv().await.unwrap().topic, "rooms/x");
+        assert_eq!(only_x.recv().await.unwrap().topic, "lists/x");
         assert!(only_x.recv().await.is_none(), "nothing left: ended");
         assert!(!only_x.overflowed());
         assert_eq!(
@@ -658,18 +654,18 @@ mod tests {
     async fn a_sign_out_ends_that_sessions_streams_only() {
         let hub = Hub::new(8);
         let day = std::time::Duration::from_secs(86_400);
-        let mut signed_out = hub.subscribe_as(topics("rooms/*"), &session(1, day));
-        let mut other = hub.subscribe_as(topics("rooms/*"), &session(2, day));
-        let mut anonymous = hub.subscribe(topics("rooms/*"));
+        let mut signed_out = hub.subscribe_as(topics("lists/*"), &session(1, day));
+        let mut other = hub.subscribe_as(topics("lists/*"), &session(2, day));
+        let mut anonymous = hub.subscribe(topics("lists/*"));
         assert_eq!(hub.end_session(&SessionKey([1; 32])), 1);
-        hub.publish(HubEvent::logged(1, "rooms/a", "/a"));
+        hub.publish(HubEvent::logged(1, "lists/a", "/a"));
         assert!(signed_out.recv().await.is_none(), "ended");
         assert_eq!(other.recv().await.unwrap().id, Some(1));
         assert_eq!(anonymous.recv().await.unwrap().id, Some(1));
         assert_eq!(hub.subscriber_count(), 2);
         // Looked up before the sign-out, subscribing after it: ended at once all the same.
-        let mut late = hub.subscribe_as(topics("rooms/*"), &session(1, day));
-        hub.publish(HubEvent::logged(2, "rooms/a", "/a"));
+        let mut late = hub.subscribe_as(topics("lists/*"), &session(1, day));
+        hub.publish(HubEvent::logged(2, "lists/a", "/a"));
         assert!(late.recv().await.is_none(), "ended");
         assert_eq!(hub.subscriber_count(), 2);
     }
@@ -678,15 +674,15 @@ mod tests {
     async fn a_stream_ends_when_its_session_expires() {
         let hub = Hub::new(8);
         let soon = std::time::Duration::from_millis(200);
-        let mut sub = hub.subscribe_as(topics("rooms/*"), &session(1, soon));
-        hub.publish(HubEvent::logged(1, "rooms/a", "/a"));
+        let mut sub = hub.subscribe_as(topics("lists/*"), &session(1, soon));
+        hub.publish(HubEvent::logged(1, "lists/a", "/a"));
         assert_eq!(sub.recv().await.unwrap().id, Some(1));
         let ended = tokio::time::timeout(std::time::Duration::from_secs(10), sub.recv()).await;
         assert!(
             ended.expect("ended within the wait").is_none(),
             "ended at the expiry"
         );
-        hub.publish(HubEvent::logged(2, "rooms/a", "/a"));
+        hub.publish(HubEvent::logged(2, "lists/a", "/a"));
         assert!(sub.recv().await.is_none(), "and stays ended");
         assert_eq!(hub.subscriber_count(), 0, "forgotten by the hub");
     }

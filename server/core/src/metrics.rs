@@ -33,7 +33,7 @@ use crate::hub::Hub;
 pub struct ResponseLabels {
     /// The HTTP method, one of [`KNOWN_METHODS`] or `OTHER` (see [`method_label`]).
     pub method: String,
-    /// The matched route pattern (`/api/rooms/{room}/recent`), never the raw path, so that the
+    /// The matched route pattern (`/api/lists/{room}/recent`), never the raw path, so that the
     /// number of series stays bounded.
     pub route: String,
     /// The status code.

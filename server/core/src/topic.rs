@@ -1,5 +1,5 @@
 //! Topic selectors. A stream subscribes to one or more selectors: an exact topic
-//! (`rooms/general`) or a prefix ending in `/*` (`rooms/*` matches `rooms/general`, not `rooms`).
+//! (`lists/general`) or a prefix ending in `/*` (`lists/*` matches `lists/general`, not `lists`).
 
 use crate::error::ApiError;
 
@@ -29,7 +29,7 @@ impl TopicSet {
         Self(vec![Selector::Any])
     }
 
-    /// The selectors as they are written (`rooms/general`, `rooms/*`), e.g. to store them.
+    /// The selectors as they are written (`lists/general`, `lists/*`), e.g. to store them.
     pub fn selectors(&self) -> Vec<String> {
         self.0
             .iter()
@@ -61,7 +61,7 @@ impl TopicSet {
                 _ => {
                     return Err(ApiError::invalid(
                         "invalid_topic",
-                        &format!("`{topic}` is not a topic (e.g. rooms/general or rooms/*)"),
+                        &format!("`{topic}` is not a topic (e.g. lists/general or lists/*)"),
                     ))
                 }
             };
@@ -72,7 +72,7 @@ impl TopicSet {
         if selectors.is_empty() {
             return Err(ApiError::invalid(
                 "missing_topic",
-                "name at least one topic: /api/events?topic=rooms/general",
+                "name at least one topic: /api/events?topic=lists/general",
             ));
         }
         if selectors.len() > MAX_SELECTORS {
@@ -92,7 +92,7 @@ impl TopicSet {
         })
     }
 
-    /// The prefixes named, each with its trailing `/` (`rooms/*` gives `rooms/`).
+    /// The prefixes named, each with its trailing `/` (`lists/*` gives `lists/`).
     pub fn prefixes(&self) -> impl Iterator<Item = &str> {
         self.0.iter().filter_map(|s| match s {
             Selector::Prefix(p) => Some(p.as_str()),
@@ -124,22 +124,22 @@ mod tests {
 
     #[test]
     fn exact_and_prefix_selectors() {
-        let set = TopicSet::parse(["rooms/*", "lobby"]).unwrap();
-        assert!(set.matches("rooms/general"));
-        assert!(set.matches("rooms/a/b"));
-        assert!(!set.matches("rooms"));
-        assert!(!set.matches("rooms/"));
+        let set = TopicSet::parse(["lists/*", "lobby"]).unwrap();
+        assert!(set.matches("lists/general"));
+        assert!(set.matches("lists/a/b"));
+        assert!(!set.matches("lists"));
+        assert!(!set.matches("lists/"));
         assert!(set.matches("lobby"));
         assert!(!set.matches("lobby/x"));
     }
 
     #[test]
     fn exact_topics_and_what_is_left() {
-        let set = TopicSet::parse(["rooms/a", "rooms/*", "rooms/b"]).unwrap();
-        assert_eq!(set.exact().collect::<Vec<_>>(), ["rooms/a", "rooms/b"]);
-        let ended = ["rooms/a".to_owned(), "rooms/b".to_owned()].into();
+        let set = TopicSet::parse(["lists/a", "lists/*", "lists/b"]).unwrap();
+        assert_eq!(set.exact().collect::<Vec<_>>(), ["lists/a", "lists/b"]);
+        let ended = ["lists/a".to_owned(), "lists/b".to_owned()].into();
         assert!(!set.only_exact_in(&ended), "the prefix is still open");
-        let exact = TopicSet::parse(["rooms/a", "rooms/b"]).unwrap();
+        let exact = TopicSet::parse(["lists/a", "lists/b"]).unwrap();
         assert!(exact.only_exact_in(&ended));
     }
 
@@ -193,7 +193,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_selectors() {
-        for bad in ["", "*", "rooms*", "a/*/b", "/rooms", "a b", "a//b"] {
+        for bad in ["", "*", "lists*", "a/*/b", "/lists", "a b", "a//b"] {
             assert!(TopicSet::parse([bad]).is_err(), "{bad:?}");
         }
         assert!(TopicSet::parse(std::iter::empty()).is_err());

@@ -269,13 +269,13 @@ mod tests {
 
     #[test]
     fn a_topic_header_is_short_base64url_and_stable() {
-        let header = topic_header("rooms/general");
+        let header = topic_header("lists/general");
         assert_eq!(header.len(), 24);
         assert!(header.len() <= 32);
         assert!(header
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-        assert_eq!(header, topic_header("rooms/general"));
-        assert_ne!(header, topic_header("rooms/other"));
+        assert_eq!(header, topic_header("lists/general"));
+        assert_ne!(header, topic_header("lists/other"));
     }
 }

@@ -111,9 +111,9 @@ impl Replay {
 /// prefix covers is left out, so the scans are disjoint and no event is read twice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TopicScan {
-    /// Exact topics (`rooms/general`).
+    /// Exact topics (`lists/general`).
     pub exact: Vec<String>,
-    /// `(lower, upper)`: a prefix `rooms/` gives `('rooms/', 'rooms0')`; the topics in between,
+    /// `(lower, upper)`: a prefix `lists/` gives `('lists/', 'lists0')`; the topics in between,
     /// in byte order, are exactly those longer than the prefix that start with it.
     pub ranges: Vec<(String, String)>,
 }
@@ -143,7 +143,7 @@ impl TopicScan {
 
 /// The smallest string greater than every string that starts with `prefix`. Prefixes are ASCII
 /// (topic selectors are) and end in `/`, so incrementing the last byte cannot overflow: the
-/// bound of `rooms/` is `rooms0`.
+/// bound of `lists/` is `lists0`.
 fn upper_bound(prefix: &str) -> String {
     let mut bytes = prefix.as_bytes().to_vec();
     match bytes.last_mut() {
@@ -208,17 +208,17 @@ mod tests {
 
     #[test]
     fn a_prefix_is_the_range_up_to_its_last_byte_plus_one() {
-        let s = scan(&["rooms/*", "lobby"]);
+        let s = scan(&["lists/*", "lobby"]);
         assert_eq!(s.exact, ["lobby"]);
-        assert_eq!(s.ranges, [("rooms/".to_owned(), "rooms0".to_owned())]);
+        assert_eq!(s.ranges, [("lists/".to_owned(), "lists0".to_owned())]);
         // Every topic the prefix matches lies strictly inside, and nothing else does.
         let (lo, hi) = &s.ranges[0];
         let inside = |t: &str| t > lo.as_str() && t < hi.as_str();
-        for t in ["rooms/a", "rooms/zzz", "rooms/~", "rooms/a/b"] {
+        for t in ["lists/a", "lists/zzz", "lists/~", "lists/a/b"] {
             assert!(inside(t), "{t}");
         }
         for t in [
-            "rooms", "rooms/", "rooms0", "roomsx", "room", "rooms.x", "rooms-a",
+            "lists", "lists/", "lists0", "listsx", "list", "lists.x", "lists-a",
         ] {
             assert!(!inside(t), "{t}");
         }
@@ -226,9 +226,9 @@ mod tests {
 
     #[test]
     fn selectors_a_prefix_covers_are_not_scanned_twice() {
-        let s = scan(&["rooms/a", "rooms/*", "rooms/b/*", "rooms", "other/x"]);
-        assert_eq!(s.exact, ["rooms", "other/x"]);
-        assert_eq!(s.ranges, [("rooms/".to_owned(), "rooms0".to_owned())]);
+        let s = scan(&["lists/a", "lists/*", "lists/b/*", "lists", "other/x"]);
+        assert_eq!(s.exact, ["lists", "other/x"]);
+        assert_eq!(s.ranges, [("lists/".to_owned(), "lists0".to_owned())]);
     }
 
     #[test]

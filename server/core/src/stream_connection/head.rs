@@ -161,13 +161,13 @@ mod tests {
 
     #[test]
     fn takes_a_plain_stream_request_and_reads_what_opening_it_needs() {
-        let bytes = "GET /api/events?topic=rooms/general&lastEventId=4 HTTP/1.1\r\nHost: x\r\n\
+        let bytes = "GET /api/events?topic=lists/general&lastEventId=4 HTTP/1.1\r\nHost: x\r\n\
                      Accept: text/event-stream\r\nLast-Event-ID: 7\r\nLast-Event-ID: 9\r\n\
                      Cookie: a=1\r\nCookie: nudge_session=t\r\nX-Forwarded-For: 10.0.0.1, 10.0.0.2\r\n\r\n";
         let head = stream(bytes);
         assert_eq!(head.len, bytes.len());
-        assert_eq!(head.target, "/api/events?topic=rooms/general&lastEventId=4");
-        assert_eq!(head.query, "topic=rooms/general&lastEventId=4");
+        assert_eq!(head.target, "/api/events?topic=lists/general&lastEventId=4");
+        assert_eq!(head.query, "topic=lists/general&lastEventId=4");
         assert_eq!(head.last_event_id.as_deref(), Some("7"));
         assert_eq!(head.cookies, ["a=1", "nudge_session=t"]);
         assert_eq!(head.forwarded_for.as_deref(), Some("10.0.0.1, 10.0.0.2"));
@@ -195,12 +195,12 @@ mod tests {
     #[test]
     fn reads_every_first_head_whole_before_handing_it_on() {
         for start in [
-            "POST /api/rooms/a/messages HTTP/1.1\r\nHost: x\r\n",
+            "POST /api/lists/a/messages HTTP/1.1\r\nHost: x\r\n",
             "GET / HTTP/1.1\r\n",
         ] {
             assert_eq!(parse(start.as_bytes()), Parsed::Partial, "{start:?}");
         }
-        let body_follows = "POST /api/rooms/a/messages HTTP/1.1\r\nContent-Length: 9\r\n\r\n{";
+        let body_follows = "POST /api/lists/a/messages HTTP/1.1\r\nContent-Length: 9\r\n\r\n{";
         assert_eq!(parse(body_follows.as_bytes()), Parsed::Other);
     }
 

@@ -85,7 +85,7 @@ fn request_line() -> impl Strategy<Value = Vec<u8>> {
     let query = prop_oneof![
         Just(String::new()),
         "\\?[a-zA-Z0-9=&%/*#{}|^`\\\\\"<>\\[\\]._~-]{0,24}",
-        Just("?topic=rooms/general&lastEventId=4".to_owned()),
+        Just("?topic=lists/general&lastEventId=4".to_owned()),
     ];
     let version = prop_oneof![
         6 => Just("HTTP/1.1"),
@@ -235,7 +235,7 @@ proptest! {
     /// whole.
     #[test]
     fn a_head_cut_anywhere_waits_for_the_rest(cut in 0usize..60) {
-        let text = b"GET /api/events?topic=rooms/a HTTP/1.1\r\nHost: x\r\nCookie: a=1\r\n\r\n";
+        let text = b"GET /api/events?topic=lists/a HTTP/1.1\r\nHost: x\r\nCookie: a=1\r\n\r\n";
         let cut = cut.min(text.len() - 1);
         prop_assert_eq!(parse(&text[..cut]), Parsed::Partial);
     }
