@@ -25,6 +25,12 @@ use crate::metrics::Metrics;
 const BATCH: usize = 256;
 /// Longest wait before a retry, whatever `Retry-After` says.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(300);
+/// How long the sender goes by the subscriptions it read, unless they changed through this
+/// node: a subscription made on another node is pushed to within this.
+const REREAD_EVERY: Duration = Duration::from_secs(3);
+
+/// The subscriptions as last read, and when, and at which count of changes.
+type Known = (tokio::time::Instant, u64, Arc<Vec<Arc<StoredSubscription>>>);
 
 /// One push on its way.
 struct Push {
@@ -44,6 +50,9 @@ pub(crate) struct Sender {
     queue: mpsc::Sender<Push>,
     /// Whether this node sends (on PostgreSQL, the one holding the push lock).
     leader: Arc<AtomicBool>,
+    /// The subscriptions as last read (reading all of them for every burst of changes would
+    /// cost as much as there are subscriptions, each time).
+    known: tokio::sync::Mutex<Option<Known>>,
 }
 
 impl Sender {
@@ -70,6 +79,7 @@ impl Sender {
             client,
             queue,
             leader,
+            known: tokio::sync::Mutex::new(None),
         });
         tokio::spawn(sender.clone().drain(pending));
         tokio::spawn(sender.follow(hub));
@@ -115,14 +125,10 @@ impl Sender {
         if changed.is_empty() {
             return;
         }
-        let subscriptions = match self.store.all().await {
-            Ok(all) => all,
-            Err(error) => {
-                tracing::warn!(%error, "reading the push subscriptions failed");
-                return;
-            }
+        let Some(subscriptions) = self.subscriptions().await else {
+            return;
         };
-        for subscription in subscriptions.into_iter().map(Arc::new) {
+        for subscription in subscriptions.iter() {
             for (topic, urls) in &changed {
                 // Asked now, as the stream asks at delivery: a subscription outlives access.
                 if !subscription.topics.matches(topic)
@@ -141,6 +147,29 @@ impl Sender {
                     payload,
                     attempt: 1,
                 });
+            }
+        }
+    }
+
+    /// The subscriptions, read again when they changed through this node or every
+    /// [`REREAD_EVERY`].
+    async fn subscriptions(&self) -> Option<Arc<Vec<Arc<StoredSubscription>>>> {
+        let mut known = self.known.lock().await;
+        let changes = self.store.changes();
+        if let Some((read_at, at_changes, all)) = known.as_ref() {
+            if *at_changes == changes && read_at.elapsed() < REREAD_EVERY {
+                return Some(all.clone());
+            }
+        }
+        match self.store.all().await {
+            Ok(all) => {
+                let all = Arc::new(all.into_iter().map(Arc::new).collect::<Vec<_>>());
+                *known = Some((tokio::time::Instant::now(), changes, all.clone()));
+                Some(all)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "reading the push subscriptions failed");
+                None
             }
         }
     }

@@ -196,6 +196,9 @@ fn check_endpoint(endpoint: &str, allow_local_http: bool) -> Result<(), ApiError
         .host()
         .ok_or_else(|| refuse("the endpoint has no host"))?;
     match uri.scheme_str() {
+        Some("https") if host == "localhost" || literal_ip(host).is_some_and(is_internal) => Err(
+            refuse("the endpoint must be a push service, not an internal address"),
+        ),
         Some("https") => Ok(()),
         Some("http") if allow_local_http && is_loopback(host) => Ok(()),
         _ => Err(refuse("the endpoint must be an https:// URL")),
@@ -203,11 +206,31 @@ fn check_endpoint(endpoint: &str, allow_local_http: bool) -> Result<(), ApiError
 }
 
 fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .trim_matches(|c| c == '[' || c == ']')
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    host == "localhost" || literal_ip(host).is_some_and(|ip| ip.is_loopback())
+}
+
+fn literal_ip(host: &str) -> Option<IpAddr> {
+    host.trim_matches(|c| c == '[' || c == ']').parse().ok()
+}
+
+/// Whether an address is this machine's or its network's: a push to it would make the server
+/// a way into places a browser's push service never is.
+fn is_internal(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
 }
 
 fn invalid_key(message: &str) -> ApiError {
@@ -225,9 +248,16 @@ fn decode_key(text: &str, name: &str, len: usize) -> Result<Vec<u8>, ApiError> {
 }
 
 /// Where subscriptions are kept: the log's own database.
-pub(crate) enum SubscriptionStore {
+pub(crate) enum Backend {
     Sqlite(Arc<SqliteStore>),
     Postgres(Pool<Plain>),
+}
+
+/// The subscriptions, with a count of the changes made through this node (the sender reads
+/// them again when it moves, and every few seconds for changes made on other nodes).
+pub(crate) struct SubscriptionStore {
+    backend: Backend,
+    changes: std::sync::atomic::AtomicU64,
 }
 
 /// A pooled PostgreSQL connection with nothing prepared.
@@ -266,11 +296,28 @@ fn decode_row(
 
 impl SubscriptionStore {
     pub(crate) fn sqlite(store: Arc<SqliteStore>) -> Self {
-        Self::Sqlite(store)
+        Self::over(Backend::Sqlite(store))
     }
 
     pub(crate) fn postgres(store: &PostgresStore) -> Self {
-        Self::Postgres(Pool::new(store.connector()))
+        Self::over(Backend::Postgres(Pool::new(store.connector())))
+    }
+
+    fn over(backend: Backend) -> Self {
+        Self {
+            backend,
+            changes: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// How many changes were made through this node.
+    pub(crate) fn changes(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Keeps `sub` (replacing the topics of the same endpoint), within the caps.
@@ -285,8 +332,8 @@ impl SubscriptionStore {
             settings.max_per_principal as i64,
             settings.max_subscriptions as i64,
         );
-        match self {
-            Self::Sqlite(store) => {
+        let added = match &self.backend {
+            Backend::Sqlite(store) => {
                 store
                     .write(move |tx| {
                         let conn = tx.conn();
@@ -333,7 +380,7 @@ impl SubscriptionStore {
                     })
                     .await
             }
-            Self::Postgres(pool) => {
+            Backend::Postgres(pool) => {
                 let conn = pool.get().await?;
                 let client = conn.client();
                 let counts = client
@@ -373,13 +420,21 @@ impl SubscriptionStore {
                     .map_err(store_error)?;
                 Ok(())
             }
-        }
+        };
+        self.changed();
+        added
     }
 
     /// Forgets the subscription of `endpoint` (unsubscribed, or gone at its push service).
     pub(crate) async fn forget(&self, endpoint: &str) -> StoreResult<()> {
-        match self {
-            Self::Sqlite(store) => {
+        let forgotten = self.forget_from_backend(endpoint).await;
+        self.changed();
+        forgotten
+    }
+
+    async fn forget_from_backend(&self, endpoint: &str) -> StoreResult<()> {
+        match &self.backend {
+            Backend::Sqlite(store) => {
                 let endpoint = endpoint.to_owned();
                 store
                     .write(move |tx| {
@@ -392,7 +447,7 @@ impl SubscriptionStore {
                     })
                     .await
             }
-            Self::Postgres(pool) => {
+            Backend::Postgres(pool) => {
                 pool.get()
                     .await?
                     .client()
@@ -411,8 +466,8 @@ impl SubscriptionStore {
     pub(crate) async fn all(&self) -> StoreResult<Vec<StoredSubscription>> {
         const SQL: &str = "SELECT endpoint, p256dh, auth, principal, topics \
                            FROM nudge_push_subscriptions";
-        match self {
-            Self::Sqlite(store) => {
+        match &self.backend {
+            Backend::Sqlite(store) => {
                 store
                     .read(|tx| {
                         let mut stmt = tx.prepare_cached(SQL)?;
@@ -433,7 +488,7 @@ impl SubscriptionStore {
                     })
                     .await
             }
-            Self::Postgres(pool) => {
+            Backend::Postgres(pool) => {
                 let rows = pool
                     .get()
                     .await?
@@ -463,6 +518,17 @@ mod tests {
         assert!(check_endpoint("http://push.example/abc", true).is_err());
         assert!(check_endpoint("ftp://push.example/abc", false).is_err());
         assert!(check_endpoint("not a url", false).is_err());
+        for internal in [
+            "https://127.0.0.1/x",
+            "https://10.1.2.3/x",
+            "https://192.168.0.1/x",
+            "https://169.254.169.254/latest",
+            "https://[::1]/x",
+            "https://[fd00::1]/x",
+            "https://localhost/x",
+        ] {
+            assert!(check_endpoint(internal, false).is_err(), "{internal}");
+        }
         assert!(check_endpoint(&format!("https://a/{}", "x".repeat(3000)), false).is_err());
     }
 
