@@ -334,7 +334,7 @@ async fn a_change_is_pushed_encrypted_light_and_only_to_matching_subscriptions()
         201
     );
 
-    server.nudge.changed("todos", "/api/todos").await.unwrap();
+    let id = server.nudge.changed("todos", "/api/todos").await.unwrap();
     let got = service.until(1).await;
     let push = &got[0];
     assert_eq!(push.path, "/todos");
@@ -351,7 +351,7 @@ async fn a_change_is_pushed_encrypted_light_and_only_to_matching_subscriptions()
     );
     assert_eq!(
         todos.decrypt(push),
-        json!({ "changes": [{ "url": "/api/todos", "topic": "todos" }] }),
+        json!({ "changes": [{ "url": "/api/todos", "topic": "todos", "etag": format!("\"{id}\"") }] }),
         "only what changed, never the data"
     );
 

@@ -6,7 +6,8 @@
 //!   where subscriptions are kept (the log's database, either backend).
 //! - [`send`]: after a change commits, each subscription whose topics match and whose
 //!   principal may read the topic *now* (the same [`crate::Audience`] as the stream) gets one
-//!   push, encrypted `aes128gcm` (RFC 8291), carrying only `{"changes":[{"url","topic"}]}`,
+//!   push, encrypted `aes128gcm` (RFC 8291), carrying only
+//!   `{"changes":[{"url","topic","etag"}]}` (the ETag as the stream's `changed` gives it),
 //!   with `TTL`, `Urgency` and a `Topic` per topic so that the push service replaces a still
 //!   undelivered push for it with the newer one. Sending never slows a write: the sender
 //!   follows the hub like a stream, through a bounded queue and a bounded number of requests

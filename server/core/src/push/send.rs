@@ -115,11 +115,14 @@ impl Sender {
 
     /// One push per subscription and topic for what `events` changed (logged events only).
     async fn push_changes(&self, events: &[Arc<HubEvent>], audience: &dyn Audience) {
-        let mut changed: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for event in events.iter().filter(|e| e.id.is_some()) {
+        // Per topic, each URL once with its newest event: its ETag, as the stream says it.
+        let mut changed: BTreeMap<&str, Vec<(&str, i64)>> = BTreeMap::new();
+        for event in events {
+            let Some(id) = event.id else { continue };
             let urls = changed.entry(event.topic.as_str()).or_default();
-            if !urls.contains(&event.url.as_str()) {
-                urls.push(event.url.as_str());
+            match urls.iter_mut().find(|(url, _)| *url == event.url) {
+                Some(seen) => seen.1 = seen.1.max(id),
+                None => urls.push((event.url.as_str(), id)),
             }
         }
         if changed.is_empty() {
@@ -138,7 +141,7 @@ impl Sender {
                 }
                 let changes: Vec<_> = urls
                     .iter()
-                    .map(|url| json!({ "url": url, "topic": topic }))
+                    .map(|(url, id)| json!({ "url": url, "topic": topic, "etag": format!("\"{id}\"") }))
                     .collect();
                 let payload = json!({ "changes": changes }).to_string().into_bytes();
                 self.enqueue(Push {
