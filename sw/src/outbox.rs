@@ -34,13 +34,12 @@ use std::cell::{Cell, RefCell};
 use js_sys::{Array, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::{Headers, Request, RequestCache, RequestInit, Response, ResponseInit};
 
 use crate::error::{Result, SwError};
 use crate::store::Store;
 use crate::strategy::{LocalBoxFuture, Strategy, StrategyHandler};
-use crate::web;
+use crate::web::{self, promise};
 
 /// The header of a 202 that names the queued entry (its `id`).
 pub const ENTRY_HEADER: &str = "Nudge-Outbox-Entry";
@@ -233,10 +232,7 @@ pub async fn write(
     set("key", key.as_str().into())?;
     set("method", method.into())?;
     set("url", request.url().into())?;
-    let pairs: Array = js_sys::try_iter(&headers)?
-        .map(|pairs| pairs.filter_map(|pair| pair.ok()).collect())
-        .unwrap_or_default();
-    set("headers", pairs.into())?;
+    set("headers", Array::from(&headers).into())?;
     set("body", body)?;
     set(
         "principal",
@@ -351,32 +347,23 @@ fn retry_later() {
     if TIMER.with(|t| t.replace(true)) {
         return;
     }
-    let wait = backoff_ms(FAILURES.with(Cell::get));
-    let fire = Closure::once_into_js(|| {
+    let wait = web::delay(backoff_ms(FAILURES.with(Cell::get)));
+    quiet(promise(async move {
+        web::wait(wait).await?;
         TIMER.with(|t| t.set(false));
-        let _ = replay();
-    });
-    let scheduled = web::scope()
-        .set_timeout_with_callback_and_timeout_and_arguments_0(fire.unchecked_ref(), wait);
-    if scheduled.is_err() {
-        TIMER.with(|t| t.set(false));
-    }
+        web::wait(replay()).await
+    }));
 }
 
 /// Lets `work` run on its own; a rejection is logged (debug), never left unhandled.
 pub fn quiet(work: Promise) {
-    wasm_bindgen_futures::spawn_local(async move {
+    // This promise never rejects: there is nothing to leave unhandled.
+    let _ = promise(async move {
         if let Err(error) = web::wait(work).await {
             web::debug(&format!("outbox: {error}"));
         }
+        Ok(JsValue::UNDEFINED)
     });
-}
-
-fn promise<F>(work: F) -> Promise
-where
-    F: std::future::Future<Output = Result<JsValue>> + 'static,
-{
-    future_to_promise(async move { work.await.map_err(JsValue::from) })
 }
 
 /// What passes did: entries sent, entries removed as refused or expired, and whether entries

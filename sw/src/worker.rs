@@ -9,7 +9,6 @@ use std::rc::Rc;
 
 use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::{
     Client, ClientQueryOptions, ClientType, ExtendableEvent, ExtendableMessageEvent, FetchEvent,
     MessagePort, Request, RequestCache, RequestMode,
@@ -141,7 +140,7 @@ fn promise<F>(work: F) -> Promise
 where
     F: std::future::Future<Output = Result<JsValue>> + 'static,
 {
-    future_to_promise(async move { work.await.map_err(JsValue::from) })
+    web::promise(work)
 }
 
 fn extend(event: &ExtendableEvent, what: &str, work: Promise) {

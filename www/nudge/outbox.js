@@ -150,11 +150,17 @@ export class Outbox extends EventTarget {
 
   /** The current principal's entries, in the order given (the SW's and this page's). */
   async entries() {
+    const [mine, theirs] = await Promise.all([this.own(), this.workerEntries()]);
     const principal = this.principal();
-    const [mine, theirs] = await Promise.all([this.all(), this.workerEntries()]);
-    const all = [...mine.filter((e) => (e.principal ?? null) === principal), ...theirs, ...this.inflight];
+    const all = [...mine, ...theirs, ...this.inflight];
     const keys = new Set();
     return all.filter((e) => (e.principal ?? null) === principal && !keys.has(e.key) && keys.add(e.key));
+  }
+
+  /** The current principal's entries of this page's own queue. */
+  async own() {
+    const principal = this.principal();
+    return (await this.all()).filter((e) => (e.principal ?? null) === principal);
   }
 
   /** The SW's waiting entries of this principal, or none when no SW answers. */
@@ -215,7 +221,8 @@ export class Outbox extends EventTarget {
   async pass() {
     for (;;) {
       if (this.held) return;
-      const [next] = await this.entries();
+      // Only this page's queue: the SW sends its own entries.
+      const [next] = await this.own();
       this.waiting = !!next;
       if (!next) return;
       let res;

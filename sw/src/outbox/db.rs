@@ -52,20 +52,13 @@ async fn db() -> Result<IdbDatabase> {
 
 /// A request's result once it succeeded (for the open request, which has no transaction).
 fn settled(request: &IdbRequest) -> Promise {
-    Promise::new(&mut |resolve, reject| {
-        let req = request.clone();
-        // One closure for both outcomes: exactly one of them fires, once.
-        let done = Closure::once_into_js(move |event: web_sys::Event| {
-            if event.type_() == "success" {
-                let _ = resolve.call1(&JsValue::NULL, &req.result().unwrap_or_default());
-            } else {
-                let error = js_sys::Reflect::get(&req, &"error".into()).unwrap_or_default();
-                let _ = reject.call1(&JsValue::NULL, &error);
-            }
-        });
-        request.set_onsuccess(Some(done.unchecked_ref()));
-        request.set_onerror(Some(done.unchecked_ref()));
-    })
+    settle(
+        request,
+        "success",
+        ["onsuccess", "onerror"],
+        request,
+        request,
+    )
 }
 
 /// Runs `work` on `store` in a transaction of its own; resolves with the request's result once
@@ -77,21 +70,35 @@ async fn run(
 ) -> Result<JsValue> {
     let tx: IdbTransaction = db().await?.transaction_with_str_and_mode(store, mode)?;
     let request = work(&tx.object_store(store)?)?;
-    let finished = Promise::new(&mut |resolve, reject| {
-        let (req, t) = (request.clone(), tx.clone());
-        // `abort` follows every error, so `complete` and `abort` are the two outcomes.
+    // `abort` follows every error, so `complete` and `abort` are the two outcomes.
+    let handlers = ["oncomplete", "onabort"];
+    web::wait(settle(&tx, "complete", handlers, &request, &tx)).await
+}
+
+/// A promise of `source.result` once `target` fires `ok`, rejected with `failed.error` once it
+/// fires the other event of `handlers` (both set): exactly one of the two fires, once. One
+/// closure for every IndexedDB wait.
+fn settle(
+    target: &JsValue,
+    ok: &str,
+    handlers: [&str; 2],
+    source: &JsValue,
+    failed: &JsValue,
+) -> Promise {
+    Promise::new(&mut |resolve, reject| {
+        let (ok_type, source, failed) = (ok.to_owned(), source.clone(), failed.clone());
         let done = Closure::once_into_js(move |event: web_sys::Event| {
-            if event.type_() == "complete" {
-                let _ = resolve.call1(&JsValue::NULL, &req.result().unwrap_or_default());
-            } else {
-                let error = js_sys::Reflect::get(&t, &"error".into()).unwrap_or_default();
-                let _ = reject.call1(&JsValue::NULL, &error);
-            }
+            let (call, from, field) = match event.type_() == ok_type {
+                true => (&resolve, &source, "result"),
+                false => (&reject, &failed, "error"),
+            };
+            let value = js_sys::Reflect::get(from, &field.into()).unwrap_or_default();
+            let _ = call.call1(&JsValue::NULL, &value);
         });
-        tx.set_oncomplete(Some(done.unchecked_ref()));
-        tx.set_onabort(Some(done.unchecked_ref()));
-    });
-    web::wait(finished).await
+        for handler in handlers {
+            let _ = js_sys::Reflect::set(target, &handler.into(), &done);
+        }
+    })
 }
 
 /// Stores a new entry; its `id`, which orders the queue.

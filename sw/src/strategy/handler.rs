@@ -2,7 +2,7 @@
 
 use js_sys::Promise;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{ExtendableEvent, Request, RequestMode, Response, ResponseType};
 
 use crate::cacheability::{self, Exchange, Kind, Refusal};
@@ -103,7 +103,7 @@ impl StrategyHandler {
     /// kept alive with `waitUntil`: for work that must finish after the answer has gone.
     pub fn spawn_fetch_and_cache_put(&self) -> Promise {
         let handler = self.clone();
-        let promise = future_to_promise(async move {
+        let promise = web::promise(async move {
             let response = handler.fetch_and_cache_put().await?;
             Ok(JsValue::from(response))
         });
@@ -117,7 +117,7 @@ impl StrategyHandler {
             // A rejection here only means that background work failed (offline, most often);
             // it must not count as a failure of the whole event, so it is swallowed first.
             let settled = JsFuture::from(promise.clone());
-            let quiet = future_to_promise(async move {
+            let quiet = web::promise(async move {
                 let _ = settled.await;
                 Ok(JsValue::UNDEFINED)
             });
