@@ -50,7 +50,9 @@ async fn online_a_write_goes_up_once_and_the_page_gets_the_answer() {
     as_principal("t-online").await;
     let response = post(&Outbox::new(), &fixture("ob-online", "status=201")).await;
     assert_eq!(response.status(), 201);
-    assert_eq!(stats("ob-online").await.count, 1);
+    let seen = stats("ob-online").await;
+    assert_eq!(seen.count, 1);
+    assert_eq!(seen.idempotency_keys.len(), 1, "a key from the first try");
     assert!(waiting("t-online").await.is_empty());
 }
 
@@ -122,7 +124,15 @@ async fn a_replay_removes_refused_and_sent_entries_and_keeps_a_503_in_its_place(
 
     let again = replay().await;
     assert!(again.waiting && again.sent == 0);
-    assert_eq!(stats("ob-503").await.count, 3, "kept, and tried again");
+    let kept = stats("ob-503").await;
+    assert_eq!(kept.count, 3, "kept, and tried again");
+    let key = kept.idempotency_keys[0].clone();
+    assert!(!key.is_empty());
+    assert_eq!(
+        kept.idempotency_keys,
+        [key.clone(), key.clone(), key],
+        "every try, the same key"
+    );
     for (id, _) in waiting("t-replay").await {
         db::delete(id).await.unwrap();
     }
@@ -133,6 +143,12 @@ async fn entries_of_another_principal_are_held_and_old_ones_dropped() {
     as_principal("t-ann").await;
     let answer = post(&Outbox::new(), &fixture("ob-ann", "status=503")).await;
     assert_eq!(answer.status(), 202, "a 503 queues");
+    let key = header(&answer, KEY_HEADER).unwrap();
+    assert_eq!(
+        stats("ob-ann").await.idempotency_keys,
+        [key],
+        "the key the page was told"
+    );
     as_principal("t-bob").await;
     let bob = replay().await;
     assert_eq!((bob.sent, bob.failed), (0, 0));

@@ -139,6 +139,14 @@ async fn dispatch_sync(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
 async fn no_tab_open(app: &mut TestApp, browser: &Browser) -> anyhow::Result<()> {
     const TYPED: [&str; 3] = ["first, offline", "second, offline", "third, offline"];
     open_room(app, browser).await?;
+    // The shell's route is network-first: its navigations are preloaded while the SW starts.
+    let preload: bool = browser
+        .eval(
+            "const reg = await navigator.serviceWorker.ready;
+             return !!reg.navigationPreload && (await reg.navigationPreload.getState()).enabled;",
+        )
+        .await?;
+    ensure!(preload, "navigation preload is on");
     go_offline(app, browser).await?;
     for text in TYPED {
         post_via_form(browser, "Ada", text).await?;
