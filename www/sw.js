@@ -36,3 +36,5 @@ self.addEventListener('activate', (event) => wasm_bindgen.on_activate(event));
 // Rust decides synchronously; when it does not call respondWith, the browser fetches as usual.
 self.addEventListener('fetch', (event) => wasm_bindgen.on_fetch(event));
 self.addEventListener('message', (event) => wasm_bindgen.on_message(event));
+// Background Sync: the network is back, the outbox's writes go up (even with no tab open).
+self.addEventListener('sync', (event) => wasm_bindgen.on_sync(event));

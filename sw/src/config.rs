@@ -2,11 +2,13 @@
 //!
 //! The order is the policy: exceptions first (the event stream, ephemeral presence, reads
 //! that ask for the cache only), broad rules last (anything under `/api/`). Anything no route
-//! takes, and every method but GET, is left to the browser.
+//! takes, and every method but GET, is left to the browser, except posting a message: that
+//! goes through the outbox, so a message typed offline goes up once, even with no tab open.
 
 use std::rc::Rc;
 
 use crate::expiration::Expiration;
+use crate::outbox::Outbox;
 use crate::precache::Manifest;
 use crate::router::{Matcher, Pattern, Route, Router};
 use crate::store::Store;
@@ -35,6 +37,10 @@ pub fn api_store() -> Store {
 /// The path of the app shell, served for every navigation when offline.
 pub const SHELL: &str = "/";
 
+/// How long a message typed offline may wait in the outbox before it is dropped (and the page
+/// told): a week, past which a chat message is more surprising than useful.
+pub const OUTBOX_MAX_AGE_SECONDS: u64 = 7 * 24 * 60 * 60;
+
 /// A route's handler.
 pub type Handler = Rc<dyn Strategy>;
 
@@ -48,6 +54,16 @@ pub fn router(manifest: &Manifest) -> Router<Handler> {
         .route(Route::pass(
             "event-stream",
             same_origin(Matcher::Exact("/api/events".to_owned())),
+        ))
+        .route(Route::new(
+            "post-message",
+            Some("POST".into()),
+            same_origin(Matcher::Pattern(Pattern::parse(
+                "/api/rooms/:room/messages",
+            ))),
+            Some(handler(
+                Outbox::new().max_age_seconds(OUTBOX_MAX_AGE_SECONDS),
+            )),
         ))
         .route(Route::get(
             "navigation",
@@ -162,7 +178,12 @@ mod tests {
             method: "POST",
             ..get("/api/rooms/general/messages")
         };
-        assert_eq!(route_of(post), None);
+        assert_eq!(route_of(post), Some("post-message".into()));
+        let other_write = RequestInfo {
+            method: "POST",
+            ..get("/api/rooms")
+        };
+        assert_eq!(route_of(other_write), None);
         assert_eq!(route_of(get("/favicon.ico")), None);
         assert_eq!(
             route_of(RequestInfo {

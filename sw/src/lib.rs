@@ -17,6 +17,8 @@
 //!   `Vary: *`), what is private, what `Vary` names (pure).
 //! - [`precache`]: the build-time manifest of the app shell, installed and cleaned up.
 //! - [`nudge`]: revalidation of one URL per nudge, coalesced while in flight.
+//! - [`outbox`]: writes queued in IndexedDB when the network fails, replayed exactly once
+//!   (idempotency keys), in order, under the principal that made them.
 //! - [`messages`]: the page ⇄ SW message shapes.
 //! - [`respond`]: responses the SW makes itself (offline-marked copies, JSON errors).
 //! - [`web`]: worker-safe bindings through the global scope, never `window()`.
@@ -28,6 +30,7 @@ pub mod error;
 pub mod expiration;
 pub mod messages;
 pub mod nudge;
+pub mod outbox;
 pub mod precache;
 pub mod respond;
 pub mod router;

@@ -7,6 +7,8 @@
 use js_sys::{Object, Reflect};
 use wasm_bindgen::JsValue;
 
+use crate::outbox::Principal;
+
 /// A message from a page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming {
@@ -22,6 +24,39 @@ pub enum Incoming {
     SkipWaiting,
     /// `{type: "sign-out"}`: the user signed out; forget every private response.
     SignOut,
+    /// `{type: "outbox", op, principal?}`: about the outbox (see [`crate::outbox`]); a
+    /// `principal` (a string, or `null` for nobody in particular) names who writes now.
+    Outbox {
+        /// What the page asks for.
+        op: OutboxOp,
+        /// The page's principal, when the message names one.
+        principal: Option<Principal>,
+    },
+}
+
+/// What a page asks of the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxOp {
+    /// The network seems back: send what waits.
+    Flush,
+    /// Send nothing until `release` (a sign-out is being decided).
+    Hold,
+    /// Send again.
+    Release,
+    /// Reply with the principal's waiting entries.
+    List,
+}
+
+impl OutboxOp {
+    fn parse(op: &str) -> Option<OutboxOp> {
+        Some(match op {
+            "flush" => OutboxOp::Flush,
+            "hold" => OutboxOp::Hold,
+            "release" => OutboxOp::Release,
+            "list" => OutboxOp::List,
+            _ => return None,
+        })
+    }
 }
 
 impl Incoming {
@@ -33,6 +68,17 @@ impl Incoming {
         };
         if !value.is_object() {
             return None;
+        }
+        if field("type").as_deref() == Some("outbox") {
+            let op = OutboxOp::parse(&field("op")?)?;
+            let principal = Reflect::has(value, &JsValue::from_str("principal"))
+                .unwrap_or(false)
+                .then(|| {
+                    Principal::from_js(
+                        &Reflect::get(value, &"principal".into()).unwrap_or_default(),
+                    )
+                });
+            return Some(Incoming::Outbox { op, principal });
         }
         Incoming::parse(&field("type")?, field("url"), field("etag"))
     }

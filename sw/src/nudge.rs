@@ -11,10 +11,9 @@ use std::collections::HashMap;
 
 use js_sys::Promise;
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::{Headers, Request, RequestCache, RequestInit};
 
-use crate::error::Result;
+use crate::error::{Result, SwError};
 use crate::store::{self, Epoch, Store};
 use crate::strategy::storable;
 use crate::web;
@@ -48,7 +47,8 @@ pub fn nudge(store: &Store, url: &str, etag: Option<String>, on_update: OnUpdate
         return promise;
     }
     let (store, url) = (store.clone(), url.to_owned());
-    let promise = future_to_promise(fly(store, url, key.clone(), etag, on_update));
+    let flight = fly(store, url, key.clone(), etag, on_update);
+    let promise = web::promise(async move { flight.await.map_err(SwError::from) });
     IN_FLIGHT.with(|flights| {
         let flight = Flight {
             promise: promise.clone(),

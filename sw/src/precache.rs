@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 
 use js_sys::{Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::{Cache, RequestCache, RequestInit};
 
 use crate::error::{Result, SwError};
@@ -141,9 +140,9 @@ pub async fn install(manifest: &Manifest) -> Result<()> {
                 .step_by(LANES)
                 .map(|entry| web::resolve(&entry.url))
                 .collect();
-            future_to_promise(async move {
+            web::promise(async move {
                 for url in urls {
-                    install_one(&cache, &url).await.map_err(JsValue::from)?;
+                    install_one(&cache, &url).await?;
                 }
                 Ok(JsValue::UNDEFINED)
             })

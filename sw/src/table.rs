@@ -34,6 +34,12 @@
 //!   `maxAgeSeconds`, `maxBytes`) for the strategies that write their cache. A GET with
 //!   `cache: "only-if-cached"` that such a route takes is answered from its cache alone (as
 //!   nudge's own table does for the page's reads after `updated`).
+//! - `outbox` (see [`crate::outbox`]): for writes; `method` is `POST` unless given, and must
+//!   be one of `POST`, `PUT`, `PATCH`, `DELETE`. Online the write goes up with an
+//!   `Idempotency-Key` (the page's, or one the SW adds); when the network fails or the server
+//!   answers 503 it is queued in IndexedDB and answered 202 (`Nudge-Outbox-Entry: <id>`), then
+//!   replayed in order, exactly once. `maxAgeSeconds` (outbox only): older entries are dropped
+//!   and reported instead of sent.
 //! - `precache` (default `true`): files of the build-time manifest (`self.NUDGE_PRECACHE`) are
 //!   installed and answered cache-first, before the declared routes.
 //! - `navigationFallback` (default none): navigations go network-first and, offline, get this
@@ -56,6 +62,7 @@ use serde::Deserialize;
 
 use crate::config::Handler;
 use crate::expiration::Expiration;
+use crate::outbox::Outbox;
 use crate::precache::{Manifest, PREFIX};
 use crate::router::{Matcher, Pattern, Route, Router};
 use crate::store::PRIVATE_CACHE;
@@ -165,6 +172,8 @@ pub struct StrategySpec {
     pub network_timeout_ms: Option<u32>,
     /// Limits on the cache it writes.
     pub expiration: Option<ExpirationSpec>,
+    /// `outbox` only: queued writes older than this are dropped and reported, not sent.
+    pub max_age_seconds: Option<u64>,
 }
 
 /// The strategies a table may name.
@@ -183,6 +192,8 @@ pub enum StrategyName {
     NetworkOnly,
     /// Not intercepted.
     Pass,
+    /// [`Outbox`]: writes sent now, or queued and replayed exactly once.
+    Outbox,
 }
 
 impl StrategyName {
@@ -194,11 +205,15 @@ impl StrategyName {
             StrategyName::CacheOnly => "cache-only",
             StrategyName::NetworkOnly => "network-only",
             StrategyName::Pass => "pass",
+            StrategyName::Outbox => "outbox",
         }
     }
 
     fn uses_cache(self) -> bool {
-        !matches!(self, StrategyName::NetworkOnly | StrategyName::Pass)
+        !matches!(
+            self,
+            StrategyName::NetworkOnly | StrategyName::Pass | StrategyName::Outbox
+        )
     }
 
     fn writes_cache(self) -> bool {
@@ -224,6 +239,10 @@ pub struct Table {
     pub router: Router<Handler>,
     /// The build-time manifest, or an empty one when the table turns precaching off.
     pub manifest: Manifest,
+    /// Whether a route has the `outbox` strategy.
+    pub outbox: bool,
+    /// Whether navigations go network-first (`navigationFallback`): navigation preload then.
+    pub navigation_preload: bool,
 }
 
 /// Reads a table given to the SW: an object or a JSON string (serde-wasm-bindgen).
@@ -275,6 +294,12 @@ impl TableSpec {
         };
         let precache_name = manifest.cache_name();
         let mut router = Router::new();
+        let navigation_preload = self.navigation_fallback.is_some();
+        let outbox = self
+            .routes
+            .0
+            .iter()
+            .any(|route| route.strategy.name == StrategyName::Outbox);
         if let Some(url) = &self.navigation_fallback {
             if !self.precache {
                 problems.push(format!(
@@ -315,7 +340,12 @@ impl TableSpec {
             }
         }
         if problems.is_empty() {
-            Ok(Table { router, manifest })
+            Ok(Table {
+                router,
+                manifest,
+                outbox,
+                navigation_preload,
+            })
         } else {
             Err(TableError(problems.join("; ")))
         }
@@ -352,11 +382,21 @@ impl RouteSpec {
         let strategy = self.strategy.name;
         let method = match self.method.as_deref() {
             None if strategy == StrategyName::Pass => None,
+            None if strategy == StrategyName::Outbox => Some("POST".into()),
             None => Some("GET".into()),
             Some("*") => None,
             Some(method) if is_token(method) => Some(method.to_ascii_uppercase().into()),
             Some(method) => return Err(format!("method \"{method}\" is not an HTTP method")),
         };
+        let writes = ["POST", "PUT", "PATCH", "DELETE"];
+        if strategy == StrategyName::Outbox
+            && !method.as_deref().is_some_and(|m| writes.contains(&m))
+        {
+            return Err(format!(
+                "strategy outbox is for one write method (POST, PUT, PATCH or DELETE), not {}",
+                self.method.as_deref().unwrap_or("GET")
+            ));
+        }
         let handler = self.strategy.handler()?;
         Ok(Route::new(name, method, matcher, handler))
     }
@@ -476,6 +516,11 @@ impl StrategySpec {
             Some(spec) => spec.expiration()?,
             None => Expiration::NONE,
         };
+        if self.max_age_seconds.is_some() && name != StrategyName::Outbox {
+            return Err(format!(
+                "`maxAgeSeconds` is for outbox only, not {strategy} (caches: `expiration`)"
+            ));
+        }
         let cache = cache.as_deref().unwrap_or_default();
         Ok(match name {
             StrategyName::NetworkFirst => {
@@ -498,6 +543,11 @@ impl StrategySpec {
             StrategyName::CacheOnly => Some(handler(CacheOnly::new(cache))),
             StrategyName::NetworkOnly => Some(handler(NetworkOnly)),
             StrategyName::Pass => None,
+            StrategyName::Outbox => Some(handler(match self.max_age_seconds {
+                Some(0) => return Err("`maxAgeSeconds` must be at least 1".into()),
+                Some(seconds) => Outbox::new().max_age_seconds(seconds),
+                None => Outbox::new(),
+            })),
         })
     }
 }
@@ -655,6 +705,48 @@ mod tests {
             route(&table, "GET", "/api/rooms", own).as_deref(),
             Some("api")
         );
+    }
+
+    #[test]
+    fn an_outbox_route_takes_writes_only() {
+        let table = build(
+            r#"{"routes": [
+                {"name": "post", "match": {"pattern": "/api/rooms/:room/messages"},
+                 "strategy": {"name": "outbox", "maxAgeSeconds": 86400}},
+                {"name": "put", "method": "put", "match": {"prefix": "/api/todos/"},
+                 "strategy": {"name": "outbox"}}
+            ]}"#,
+        )
+        .unwrap();
+        assert!(table.outbox);
+        assert!(!table.navigation_preload, "no navigation route, no preload");
+        let own = "https://app.example";
+        let path = "/api/rooms/a/messages";
+        assert_eq!(route(&table, "POST", path, own).as_deref(), Some("post"));
+        assert_eq!(route(&table, "GET", path, own), None, "POST unless given");
+        assert_eq!(
+            route(&table, "PUT", "/api/todos/1", own).as_deref(),
+            Some("put")
+        );
+        assert!(!build(r#"{"routes": []}"#).unwrap().outbox);
+        let e = error(
+            r#"{"routes": [
+                {"match": {"exact": "/a"}, "method": "GET", "strategy": {"name": "outbox"}},
+                {"match": {"exact": "/a"}, "method": "*", "strategy": {"name": "outbox"}},
+                {"match": {"exact": "/a"}, "strategy": {"name": "outbox", "cache": "c"}},
+                {"match": {"exact": "/a"}, "strategy": {"name": "outbox", "maxAgeSeconds": 0}},
+                {"match": {"exact": "/a"}, "strategy": {"name": "network-only", "maxAgeSeconds": 5}}
+            ]}"#,
+        );
+        for expected in [
+            "routes[0]: strategy outbox is for one write method (POST, PUT, PATCH or DELETE), not GET",
+            "routes[1]: strategy outbox is for one write method (POST, PUT, PATCH or DELETE), not *",
+            "routes[2]: strategy outbox uses no `cache`",
+            "routes[3]: `maxAgeSeconds` must be at least 1",
+            "routes[4]: `maxAgeSeconds` is for outbox only",
+        ] {
+            assert!(e.contains(expected), "missing {expected:?} in {e}");
+        }
     }
 
     #[test]

@@ -38,6 +38,23 @@ pub fn resolve(url: &str) -> String {
     }
 }
 
+/// A future of the SW's work as a promise (for `respondWith`, `waitUntil`, or to run on its
+/// own). Boxed first, so that the executor's code exists once in the module rather than once
+/// per future type: it is much of the SW's size otherwise.
+pub fn promise<F>(work: F) -> Promise
+where
+    F: std::future::Future<Output = Result<JsValue>> + 'static,
+{
+    boxed_promise(Box::pin(work))
+}
+
+#[inline(never)]
+fn boxed_promise(
+    work: std::pin::Pin<Box<dyn std::future::Future<Output = Result<JsValue>>>>,
+) -> Promise {
+    wasm_bindgen_futures::future_to_promise(async move { work.await.map_err(JsValue::from) })
+}
+
 /// Awaits a promise, turning a rejection into an [`SwError`].
 pub async fn wait(promise: Promise) -> Result<JsValue> {
     Ok(JsFuture::from(promise).await?)

@@ -9,7 +9,6 @@ use std::rc::Rc;
 
 use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::{
     Client, ClientQueryOptions, ClientType, ExtendableEvent, ExtendableMessageEvent, FetchEvent,
     MessagePort, Request, RequestCache, RequestMode,
@@ -17,17 +16,21 @@ use web_sys::{
 
 use crate::config::{self, Handler};
 use crate::error::{Result, SwError};
-use crate::messages::{Incoming, Outgoing};
+use crate::messages::{Incoming, OutboxOp, Outgoing};
 use crate::precache::{self, Manifest};
 use crate::router::{RequestInfo, Route, Router};
 use crate::store::{self, Store, PRIVATE_CACHE};
 use crate::table::{self, Table};
-use crate::{nudge, web};
+use crate::{nudge, outbox, web};
 
 /// What the SW builds once per start: the manifest to install and the routes.
 pub struct Worker {
     manifest: Manifest,
     router: Router<Handler>,
+    /// Whether a route queues writes (the outbox is then replayed at start).
+    outbox: bool,
+    /// Whether navigations go network-first through the SW (navigation preload is then on).
+    navigation_preload: bool,
 }
 
 impl Worker {
@@ -49,10 +52,25 @@ impl Worker {
     pub fn new(routes: Option<&JsValue>, manifest: Manifest) -> Worker {
         let Some(routes) = routes else {
             let router = config::router(&manifest);
-            return Worker { manifest, router };
+            return Worker {
+                manifest,
+                router,
+                outbox: true,
+                navigation_preload: true,
+            };
         };
         match table::from_js(routes).and_then(|spec| spec.build(manifest)) {
-            Ok(Table { router, manifest }) => Worker { manifest, router },
+            Ok(Table {
+                router,
+                manifest,
+                outbox,
+                navigation_preload,
+            }) => Worker {
+                manifest,
+                router,
+                outbox,
+                navigation_preload,
+            },
             Err(error) => {
                 web::error(&format!(
                     "invalid route table (self.NUDGE_ROUTES): {error}. Intercepting nothing: \
@@ -61,6 +79,8 @@ impl Worker {
                 Worker {
                     manifest: Manifest::default(),
                     router: Router::new(),
+                    outbox: false,
+                    navigation_preload: false,
                 }
             }
         }
@@ -108,7 +128,11 @@ fn worker() -> Rc<Worker> {
 /// invalid one reported) when the SW script is evaluated, not at the first event.
 #[wasm_bindgen]
 pub fn on_start() {
-    worker();
+    // Writes queued before the SW stopped go up now if the network is there (a failure
+    // leaves them for the next trigger).
+    if worker().outbox {
+        outbox::quiet(outbox::replay());
+    }
 }
 
 /// Turns a `Result` future into a promise for `respondWith`/`waitUntil`.
@@ -116,7 +140,7 @@ fn promise<F>(work: F) -> Promise
 where
     F: std::future::Future<Output = Result<JsValue>> + 'static,
 {
-    future_to_promise(async move { work.await.map_err(JsValue::from) })
+    web::promise(work)
 }
 
 fn extend(event: &ExtendableEvent, what: &str, work: Promise) {
@@ -155,7 +179,50 @@ pub fn on_activate(event: ExtendableEvent) {
             for name in precache::activate(&worker.manifest).await? {
                 web::debug(&format!("deleted the old precache {name}"));
             }
+            navigation_preload(worker.navigation_preload).await;
             web::wait(web::sw_scope()?.clients().claim()).await?;
+            Ok(JsValue::UNDEFINED)
+        }),
+    );
+}
+
+/// Turns navigation preload on where the browser has it and navigations go network-first
+/// through the SW (the navigation's request then starts while the SW starts), off otherwise,
+/// since a preload that no route reads is a second request for every page load.
+async fn navigation_preload(on: bool) {
+    let Ok(scope) = web::sw_scope() else { return };
+    let Ok(preload) = Reflect::get(&scope.registration(), &"navigationPreload".into()) else {
+        return;
+    };
+    let method = if on { "enable" } else { "disable" };
+    let call = Reflect::get(&preload, &method.into())
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    if let Some(Ok(promise)) = call.map(|f| f.call0(&preload)) {
+        if let Err(error) = web::wait(promise.unchecked_into()).await {
+            web::warn(&format!("navigation preload: {error}"));
+        }
+    }
+}
+
+/// `sync` (Background Sync): the network is back, send what the outbox holds. A pass that
+/// leaves entries after a failure rejects, so the browser tries again later with its own
+/// backoff; entries held for another principal do not count.
+#[wasm_bindgen]
+pub fn on_sync(event: ExtendableEvent) {
+    let tag = Reflect::get(&event, &"tag".into()).unwrap_or_default();
+    if tag.as_string().as_deref() != Some(outbox::SYNC_TAG) {
+        return;
+    }
+    let pass = outbox::replay();
+    extend(
+        &event,
+        "sync",
+        promise(async move {
+            let outcome = outbox::Outcome::from_js(&web::wait(pass).await?);
+            if outcome.waiting {
+                return Err(SwError::new("outbox entries still wait"));
+            }
             Ok(JsValue::UNDEFINED)
         }),
     );
@@ -223,16 +290,49 @@ pub fn on_message(event: ExtendableMessageEvent) {
                 }),
             );
         }
+        Incoming::Outbox { op, principal } => {
+            let reply_to = reply_target(&event);
+            extend(
+                &event,
+                "outbox",
+                promise(async move {
+                    if let Some(principal) = principal {
+                        outbox::set_current(principal).await?;
+                    }
+                    match op {
+                        OutboxOp::Hold => outbox::hold(true),
+                        OutboxOp::Release | OutboxOp::Flush => {
+                            if op == OutboxOp::Release {
+                                outbox::hold(false);
+                            }
+                            web::wait(outbox::replay()).await?;
+                        }
+                        OutboxOp::List => {
+                            let entries = outbox::entries(&outbox::current().await?).await?;
+                            if let Some(target) = reply_to {
+                                let reply = Object::new();
+                                Reflect::set(&reply, &"type".into(), &"outbox-entries".into())?;
+                                Reflect::set(&reply, &"entries".into(), &entries)?;
+                                post_value(&target, &reply)?;
+                            }
+                        }
+                    }
+                    Ok(JsValue::UNDEFINED)
+                }),
+            );
+        }
         Incoming::SignOut => {
             let reply_to = reply_target(&event);
             // Begun now, in the event's own task: from here on no older request's private
-            // answer is stored, whenever it arrives.
+            // answer is stored, whenever it arrives, and no outbox entry goes up.
+            let held = outbox::sign_out();
             let deleted = sign_out();
             extend(
                 &event,
                 "sign-out",
                 promise(async move {
                     deleted.await?;
+                    web::wait(held).await?;
                     if let Some(target) = reply_to {
                         post(&target, &Outgoing::SignedOut)?;
                     }
@@ -266,10 +366,14 @@ fn reply_target(event: &ExtendableMessageEvent) -> Option<Object> {
 
 /// Posts `message` with `target.postMessage` (a `Client` and a `MessagePort` both have it).
 fn post(target: &Object, message: &Outgoing) -> Result<()> {
-    let value = message.to_js()?;
+    post_value(target, &message.to_js()?)
+}
+
+/// Posts any value with `target.postMessage`.
+fn post_value(target: &Object, value: &JsValue) -> Result<()> {
     let post_message: js_sys::Function =
         js_sys::Reflect::get(target, &JsValue::from_str("postMessage"))?.dyn_into()?;
-    post_message.call1(target, &value)?;
+    post_message.call1(target, value)?;
     Ok(())
 }
 

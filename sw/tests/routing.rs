@@ -51,6 +51,11 @@ fn the_first_matching_route_wins() {
     init.set_mode(RequestMode::SameOrigin);
     let cached = Request::new_with_str_and_init(&own("/api/rooms"), &init).unwrap();
     assert_eq!(decision(&cached), Some("cached-read".into()));
+    assert_eq!(
+        decision(&with_method(&own("/api/rooms/general/messages"), "POST")),
+        Some("post-message".into()),
+        "posting a message goes through the outbox"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -60,8 +65,9 @@ fn no_match_means_no_interception() {
         None
     );
     assert_eq!(
-        decision(&with_method(&own("/api/rooms/general/messages"), "POST")),
-        None
+        decision(&with_method(&own("/api/rooms"), "POST")),
+        None,
+        "writes other than posting a message"
     );
     assert_eq!(decision(&get(&own("/favicon.ico"))), None);
     assert_eq!(

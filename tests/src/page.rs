@@ -263,30 +263,37 @@ pub async fn click(browser: &Browser, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The texts of every entry of the page's outbox (IndexedDB `watercooler`/`outbox`, each entry a
-/// queued request whose JSON `body` holds the message), read directly rather than from the
-/// screen. Call it only once the page has opened its outbox: opening a database that does not
-/// exist yet would create it without the store.
+/// The texts of every waiting message, read directly rather than from the screen: the entries of
+/// the ServiceWorker's outbox (IndexedDB `nudge-outbox`/`entries`, each a queued request whose
+/// body is the message's JSON) and of the page's own (`watercooler`/`outbox`, for a page no SW
+/// controlled). Neither database is created when it does not exist yet.
 pub async fn outbox_texts(browser: &Browser) -> anyhow::Result<Vec<String>> {
     browser
         .eval(
             r#"
-            const db = await new Promise((resolve, reject) => {
-                const req = indexedDB.open('watercooler');
-                req.onsuccess = () => resolve(req.result);
-                req.onerror = () => reject(req.error);
-            });
-            try {
-                if (!db.objectStoreNames.contains('outbox')) return [];
-                const rows = await new Promise((resolve, reject) => {
-                    const req = db.transaction('outbox').objectStore('outbox').getAll();
+            const names = (await indexedDB.databases()).map((d) => d.name);
+            const rows = async (name, store) => {
+                if (!names.includes(name)) return [];
+                const db = await new Promise((resolve, reject) => {
+                    const req = indexedDB.open(name);
                     req.onsuccess = () => resolve(req.result);
                     req.onerror = () => reject(req.error);
                 });
-                return rows.map((r) => r.body.text);
-            } finally {
-                db.close();
-            }
+                try {
+                    if (!db.objectStoreNames.contains(store)) return [];
+                    return await new Promise((resolve, reject) => {
+                        const req = db.transaction(store).objectStore(store).getAll();
+                        req.onsuccess = () => resolve(req.result);
+                        req.onerror = () => reject(req.error);
+                    });
+                } finally {
+                    db.close();
+                }
+            };
+            const fromSw = (await rows('nudge-outbox', 'entries'))
+                .map((r) => JSON.parse(new TextDecoder().decode(r.body)).text);
+            const fromPage = (await rows('watercooler', 'outbox')).map((r) => r.body.text);
+            return [...fromPage, ...fromSw];
             "#,
         )
         .await

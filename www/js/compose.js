@@ -86,9 +86,16 @@ function loadName() {
   }
 }
 
-/** An entry the outbox of an earlier version stored (`{room, author, text, account}`). */
+/**
+ * An entry the outbox of an earlier version stored (`{room, author, text, account}`), or one
+ * of the ServiceWorker's outbox, which knows the URL but not the room.
+ */
 export function upgradeEntry(e) {
-  if (e.url) return e;
+  if (e.url && e.room) return e;
+  if (e.url) {
+    const match = /\/api\/rooms\/([^/]+)\/messages$/.exec(new URL(e.url, location.href).pathname);
+    return { ...e, room: match ? match[1] : null };
+  }
   const { author, text, account, ...rest } = e;
   return { ...rest, method: "POST", url: messagesUrl(e.room), body: { author, text }, principal: account ?? null };
 }

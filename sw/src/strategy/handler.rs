@@ -1,9 +1,9 @@
 //! The mechanics that every strategy shares: fetch, cache match, cache put.
 
 use js_sys::Promise;
-use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
-use web_sys::{ExtendableEvent, Request, Response, ResponseType};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{ExtendableEvent, Request, RequestMode, Response, ResponseType};
 
 use crate::cacheability::{self, Exchange, Kind, Refusal};
 use crate::error::{Result, SwError};
@@ -39,9 +39,27 @@ impl StrategyHandler {
         &self.request
     }
 
-    /// Fetches the request from the network (no cache involved).
+    /// Fetches the request from the network (no cache involved). A navigation takes the
+    /// browser's navigation preload when there is one: that request started while the SW was
+    /// still starting.
     pub async fn fetch(&self) -> Result<Response> {
+        if let Some(preload) = self.preload() {
+            if let Ok(response) = web::wait(preload).await?.dyn_into::<Response>() {
+                return Ok(response);
+            }
+        }
         web::fetch(&self.request).await
+    }
+
+    /// The event's `preloadResponse`, for a navigation (it resolves to `undefined` when
+    /// preload is off).
+    fn preload(&self) -> Option<Promise> {
+        if self.request.mode() != RequestMode::Navigate {
+            return None;
+        }
+        let event = self.event.as_ref()?;
+        let preload = js_sys::Reflect::get(event, &"preloadResponse".into()).ok()?;
+        preload.dyn_into::<Promise>().ok()
     }
 
     /// The stored response for this request (honouring `Vary`, unless the store is URL-keyed).
@@ -85,7 +103,7 @@ impl StrategyHandler {
     /// kept alive with `waitUntil`: for work that must finish after the answer has gone.
     pub fn spawn_fetch_and_cache_put(&self) -> Promise {
         let handler = self.clone();
-        let promise = future_to_promise(async move {
+        let promise = web::promise(async move {
             let response = handler.fetch_and_cache_put().await?;
             Ok(JsValue::from(response))
         });
@@ -99,7 +117,7 @@ impl StrategyHandler {
             // A rejection here only means that background work failed (offline, most often);
             // it must not count as a failure of the whole event, so it is swallowed first.
             let settled = JsFuture::from(promise.clone());
-            let quiet = future_to_promise(async move {
+            let quiet = web::promise(async move {
                 let _ = settled.await;
                 Ok(JsValue::UNDEFINED)
             });

@@ -31,6 +31,7 @@ pub struct Stats {
     pub conditional: u64,
     pub if_none_match: Option<String>,
     pub accept_encoding: Option<String>,
+    pub idempotency_keys: Vec<String>,
 }
 
 /// The fixture's request counts for `/r/{name}`.
