@@ -356,3 +356,118 @@ async fn accounts(app: &mut TestApp, browser: &Browser) -> anyhow::Result<()> {
     ensure!(bos.author == "Bo", "Bo's message under {:?}", bos.author);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_after_a_lost_answer_stores_nothing_new() -> anyhow::Result<()> {
+    let mut app = spawn_app().await?;
+    let browser = Browser::launch("outbox-lost-answer", Viewport::DESKTOP).await?;
+    let outcome = lost_answer(&mut app, &browser).await;
+    finish(&app, [browser], outcome).await
+}
+
+/// A proxy in front of the server that, while armed, lets each message POST through and the
+/// server answer it, then cuts the connection before the answer reaches the browser: the write
+/// is committed, and the browser cannot know. (Every attempt is cut: Chromium itself sends a
+/// request again once when a kept-alive connection fails before its answer.)
+struct CuttingProxy {
+    base: String,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CuttingProxy {
+    async fn start(upstream: &str) -> anyhow::Result<Self> {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let (armed, cut) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let (armed_for, cut_for) = (armed.clone(), cut.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let this_one = Arc::new(AtomicBool::new(false));
+                let (armed, this, cut) = (armed_for.clone(), this_one.clone(), cut_for.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 16 * 1024];
+                    while let Ok(n) = client_read.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        let posting = buf[..n]
+                            .windows(POST_LINE.len())
+                            .any(|w| w == POST_LINE.as_bytes());
+                        if posting && armed.load(Ordering::Acquire) {
+                            this.store(true, Ordering::Release);
+                        }
+                        if server_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 16 * 1024];
+                    while let Ok(n) = server_read.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        if this_one.load(Ordering::Acquire) {
+                            // The server answered, so it committed: drop the answer and the
+                            // connection, as a network that fails at the worst moment would.
+                            cut.fetch_add(1, Ordering::AcqRel);
+                            return;
+                        }
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(Self { base, armed, cut })
+    }
+}
+
+/// The request line the proxy cuts the answer of.
+const POST_LINE: &str = "POST /api/rooms/general/messages";
+
+async fn lost_answer(app: &mut TestApp, browser: &Browser) -> anyhow::Result<()> {
+    use std::sync::atomic::Ordering;
+    const TEXT: &str = "once, though its answer was lost";
+    let proxy = CuttingProxy::start(app.base_url()).await?;
+    open_controlled(browser, &format!("{}/#{ROOM}", proxy.base), SETTLE).await?;
+    proxy.armed.store(true, Ordering::Release);
+    let (status, entry) = post_from_page(browser, "Ada", TEXT).await?;
+    proxy.armed.store(false, Ordering::Release);
+    ensure!(proxy.cut.load(Ordering::Acquire) >= 1, "the answer was cut");
+    ensure!(
+        status == 202 && entry.is_some(),
+        "with no answer the SW queued it: {status} {entry:?}"
+    );
+    ensure!(
+        stored(app).await?.iter().filter(|t| *t == TEXT).count() == 1,
+        "the server committed it before the answer was lost"
+    );
+    // The replay carries the same key: the server answers the first answer and stores nothing.
+    let nudge = browser
+        .eval::<bool>("navigator.serviceWorker.controller.postMessage({type: 'outbox', op: 'flush'}); return true;")
+        .await?;
+    ensure!(nudge);
+    wait_until("the SW's outbox to empty", SETTLE, POLL, || async {
+        Ok(outbox_texts(browser).await?.is_empty().then_some(()))
+    })
+    .await?;
+    wait_stored_once_in_order(app, &[TEXT]).await
+}

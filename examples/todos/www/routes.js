@@ -9,6 +9,9 @@ self.NUDGE_ROUTES = {
       match: { exact: "/api/todos" },
       strategy: { name: "network-first", cache: "todos-api-v1", networkTimeoutMs: 3000 },
     },
+    // Writes made offline wait in the SW's outbox and go up once, even with no tab open.
+    { name: "add", method: "POST", match: { exact: "/api/todos" }, strategy: { name: "outbox" } },
+    { name: "edit", method: "PUT", match: { pattern: "/api/todos/:id" }, strategy: { name: "outbox" } },
   ],
   navigationFallback: "/",
 };
