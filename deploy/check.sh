@@ -67,4 +67,9 @@ last_user=$(grep '^USER ' deploy/Dockerfile | tail -n1 | awk '{print $2}')
 grep '^COPY ' deploy/Dockerfile | grep -v -- '--from=' | while read -r _ src _; do
   for path in $src; do [ -e "$path" ] || fail "Dockerfile copies $path, which does not exist"; done
 done
-echo "ok: deploy/Dockerfile is multi-stage, runs as $last_user, and copies what exists"
+# Cargo reads every workspace member's manifest: each member's top directory must be copied.
+members=$(grep '^members = ' Cargo.toml | grep -o '"[^"]*"' | tr -d '"' | cut -d/ -f1 | sort -u)
+for top in $members; do
+  grep -q "^COPY $top " deploy/Dockerfile || fail "Dockerfile does not copy the workspace member $top/"
+done
+echo "ok: deploy/Dockerfile is multi-stage, runs as $last_user, and copies what exists and every workspace member"
