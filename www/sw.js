@@ -36,3 +36,5 @@ self.addEventListener('activate', (event) => wasm_bindgen.on_activate(event));
 // Rust decides synchronously; when it does not call respondWith, the browser fetches as usual.
 self.addEventListener('fetch', (event) => wasm_bindgen.on_fetch(event));
 self.addEventListener('message', (event) => wasm_bindgen.on_message(event));
+self.addEventListener('push', (event) => wasm_bindgen.on_push(event));
+self.addEventListener('notificationclick', (event) => wasm_bindgen.on_notification_click(event));

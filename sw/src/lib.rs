@@ -18,6 +18,8 @@
 //! - [`precache`]: the build-time manifest of the app shell, installed and cleaned up.
 //! - [`nudge`]: revalidation of one URL per nudge, coalesced while in flight.
 //! - [`messages`]: the page ⇄ SW message shapes.
+//! - [`push`]: Web Push: refresh what a push names, then show a notification; its click.
+//! - [`notify`]: how a push's notification is worded from the cached data (pure).
 //! - [`respond`]: responses the SW makes itself (offline-marked copies, JSON errors).
 //! - [`web`]: worker-safe bindings through the global scope, never `window()`.
 //! - [`error`]: JavaScript errors wrapped once into [`error::SwError`].
@@ -27,8 +29,10 @@ pub mod config;
 pub mod error;
 pub mod expiration;
 pub mod messages;
+pub mod notify;
 pub mod nudge;
 pub mod precache;
+pub mod push;
 pub mod respond;
 pub mod router;
 pub mod store;

@@ -18,6 +18,7 @@ use web_sys::{
 use crate::config::{self, Handler};
 use crate::error::{Result, SwError};
 use crate::messages::{Incoming, Outgoing};
+use crate::notify::Notices;
 use crate::precache::{self, Manifest};
 use crate::router::{RequestInfo, Route, Router};
 use crate::store::{self, Store, PRIVATE_CACHE};
@@ -28,6 +29,7 @@ use crate::{nudge, web};
 pub struct Worker {
     manifest: Manifest,
     router: Router<Handler>,
+    notices: Notices,
 }
 
 impl Worker {
@@ -49,10 +51,23 @@ impl Worker {
     pub fn new(routes: Option<&JsValue>, manifest: Manifest) -> Worker {
         let Some(routes) = routes else {
             let router = config::router(&manifest);
-            return Worker { manifest, router };
+            let notices = config::notices();
+            return Worker {
+                manifest,
+                router,
+                notices,
+            };
         };
         match table::from_js(routes).and_then(|spec| spec.build(manifest)) {
-            Ok(Table { router, manifest }) => Worker { manifest, router },
+            Ok(Table {
+                router,
+                manifest,
+                notices,
+            }) => Worker {
+                manifest,
+                router,
+                notices,
+            },
             Err(error) => {
                 web::error(&format!(
                     "invalid route table (self.NUDGE_ROUTES): {error}. Intercepting nothing: \
@@ -61,6 +76,7 @@ impl Worker {
                 Worker {
                     manifest: Manifest::default(),
                     router: Router::new(),
+                    notices: Notices::new(),
                 }
             }
         }
@@ -69,6 +85,11 @@ impl Worker {
     /// The routes.
     pub fn router(&self) -> &Router<Handler> {
         &self.router
+    }
+
+    /// How a push's notification is worded.
+    pub fn notices(&self) -> &Notices {
+        &self.notices
     }
 
     /// Calls `respondWith` when a route takes the event's request; `false` when it did not,
@@ -241,6 +262,21 @@ pub fn on_message(event: ExtendableMessageEvent) {
             );
         }
     }
+}
+
+/// `push`: refreshes what the push names, then tells the person ([`crate::push`]).
+#[wasm_bindgen]
+pub fn on_push(event: web_sys::PushEvent) {
+    let changes = crate::push::changes(event.data().as_ref());
+    let work = crate::push::on_push(worker(), changes, broadcast_updated);
+    extend(&event, "push", promise(work));
+}
+
+/// `notificationclick`: focuses or opens the page the notification is about.
+#[wasm_bindgen]
+pub fn on_notification_click(event: web_sys::NotificationEvent) {
+    let work = crate::push::on_click(event.notification());
+    extend(&event, "notificationclick", promise(work));
 }
 
 /// Forgets every private response; public ones stay, since they are the same for every user.
