@@ -127,6 +127,14 @@ impl Browser {
             viewport.width, viewport.height
         ))?;
         caps.set_browser_log_level(LoggingPrefsLogLevel::All)?;
+        // DevTools events reach a test only through chromedriver's `devtools` log (its CDP
+        // passthrough returns command results, not events): the push tests learn the
+        // ServiceWorker's registration id from this one (crate::push).
+        caps.add_experimental_option(
+            "devToolsEventsToLog",
+            ["ServiceWorker.workerRegistrationUpdated"],
+        )?;
+        caps.set_logging_prefs("devtools", LoggingPrefsLogLevel::All)?;
         let driver = WebDriver::new(format!("http://127.0.0.1:{port}"), caps)
             .await
             .context("opening a Chromium session")?;
