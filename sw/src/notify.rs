@@ -51,8 +51,7 @@ impl Notice {
         let mut unknown = BTreeSet::new();
         for template in [&self.title, &self.body, &self.open] {
             for name in placeholders(template) {
-                let known =
-                    params.contains(&name) || (name == "count" && self.count.is_some());
+                let known = params.contains(&name) || (name == "count" && self.count.is_some());
                 if !known {
                     unknown.insert(name);
                 }

@@ -19,8 +19,8 @@ use std::rc::Rc;
 use js_sys::{Array, Object, Promise, Reflect, JSON};
 use wasm_bindgen::prelude::*;
 use web_sys::{
-    ClientQueryOptions, ClientType, MessageChannel, MessageEvent, Notification,
-    NotificationOptions, PushMessageData, Request, WindowClient,
+    ClientQueryOptions, ClientType, MessageChannel, Notification, NotificationOptions,
+    PushMessageData, Request, WindowClient,
 };
 
 use crate::error::Result;
@@ -274,37 +274,28 @@ async fn shown_by_focused_windows() -> Result<Vec<Option<Vec<String>>>> {
 /// One `showing?` question in flight, on a channel of its own.
 struct Ask {
     port: web_sys::MessagePort,
+    /// Resolves to the answer's `MessageEvent`: the port calls `resolve` itself.
     answer: Promise,
-    _listener: Closure<dyn FnMut(MessageEvent)>,
 }
 
 impl Ask {
     fn send(window: &WindowClient) -> Result<Ask> {
         let channel = MessageChannel::new()?;
-        let mut resolve = None;
-        let answer = Promise::new(&mut |yes, _no| resolve = Some(yes));
-        let resolve = resolve.unwrap_or_else(|| js_sys::Function::new_no_args(""));
-        let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            let _ = resolve.call1(&JsValue::UNDEFINED, &event.data());
-        });
         let port = channel.port1();
-        port.set_onmessage(Some(listener.as_ref().unchecked_ref()));
+        let answer = Promise::new(&mut |resolve, _reject| port.set_onmessage(Some(&resolve)));
         let question = Object::new();
         Reflect::set(&question, &"type".into(), &"showing?".into())?;
         window.post_message_with_transfer(&question, &Array::of1(&channel.port2()))?;
-        Ok(Ask {
-            port,
-            answer,
-            _listener: listener,
-        })
+        Ok(Ask { port, answer })
     }
 
     /// `Some(None)`: every URL; `Some(Some(paths))`; `None`: no answer in time, or not ours.
     async fn answer(self) -> Result<Option<Option<Vec<String>>>> {
         let race = Promise::race(&Array::of2(&self.answer, &web::delay(ASK_MS)));
-        let reply = web::wait(race).await?;
+        let event = web::wait(race).await?;
         self.port.set_onmessage(None);
         self.port.close();
+        let reply = Reflect::get(&event, &"data".into()).unwrap_or_default();
         let field = |name: &str| Reflect::get(&reply, &name.into()).unwrap_or_default();
         if !reply.is_object() || field("type").as_string().as_deref() != Some("showing") {
             return Ok(None);
