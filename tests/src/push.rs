@@ -24,6 +24,10 @@ pub struct Shown {
     pub url: Option<String>,
 }
 
+/// The DevTools event [`Browser::registration_id`] reads: launch the browser with
+/// `Browser::launch_with(name, viewport, PUSH_EVENTS)`.
+pub const PUSH_EVENTS: &[&str] = &["ServiceWorker.workerRegistrationUpdated"];
+
 impl Browser {
     /// Lets `origin` show notifications without a prompt, as a person who clicked "Allow".
     pub async fn grant_notifications(&self, origin: &str) -> anyhow::Result<()> {
@@ -37,7 +41,8 @@ impl Browser {
 
     /// The id DevTools gives the ServiceWorker registration whose scope is `scope` (such as
     /// `http://127.0.0.1:PORT/`): learnt from the `workerRegistrationUpdated` event that
-    /// `ServiceWorker.enable` sends, which chromedriver keeps in its `devtools` log.
+    /// `ServiceWorker.enable` sends, which chromedriver keeps in its `devtools` log when the
+    /// browser was launched with [`PUSH_EVENTS`].
     pub async fn registration_id(&self, scope: &str, timeout: Duration) -> anyhow::Result<String> {
         self.cdp("ServiceWorker.enable", json!({})).await?;
         let found = wait_until(

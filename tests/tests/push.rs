@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::ensure;
 use nudge_e2e::browser::Viewport;
 use nudge_e2e::page::{cached_recent, open_controlled, wait_for_page, POLL};
-use nudge_e2e::push::Shown;
+use nudge_e2e::push::{Shown, PUSH_EVENTS};
 use nudge_e2e::{finish, spawn_app_with, wait_until, AppOptions, Browser, TestApp};
 use serde_json::json;
 
@@ -32,7 +32,7 @@ async fn start(name: &str) -> anyhow::Result<(TestApp, Browser)> {
         app.post_message(room, "Seeder", &format!("hello {room}"))
             .await?;
     }
-    let browser = Browser::launch(name, Viewport::DESKTOP).await?;
+    let browser = Browser::launch_with(name, Viewport::DESKTOP, PUSH_EVENTS).await?;
     Ok((app, browser))
 }
 
