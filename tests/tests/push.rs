@@ -10,16 +10,18 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use nudge_e2e::browser::Viewport;
-use nudge_e2e::page::{cached_recent, open_controlled, wait_for_page, POLL};
-use nudge_e2e::push::{Shown, PUSH_EVENTS};
+use nudge_e2e::page::{cached_recent, click, open_controlled, wait_for_page, POLL};
+use nudge_e2e::push::{stand_in_push_manager, PushService, Shown, PUSH_EVENTS};
 use nudge_e2e::{finish, spawn_app_with, wait_until, AppOptions, Browser, TestApp};
 use serde_json::json;
 
 /// Page loads, SW installs and a push's refresh on a busy machine.
 const SETTLE: Duration = Duration::from_secs(20);
 
-fn push_for(room: &str) -> serde_json::Value {
-    json!({"changes": [{"url": format!("/api/rooms/{room}/recent"), "topic": format!("rooms/{room}")}]})
+/// The payload the server pushes for a change to `room`.
+fn push_for(room: &str) -> String {
+    let url = format!("/api/rooms/{room}/recent");
+    json!({"changes": [{"url": url, "topic": format!("rooms/{room}")}]}).to_string()
 }
 
 async fn start(name: &str) -> anyhow::Result<(TestApp, Browser)> {
@@ -78,6 +80,17 @@ async fn refreshes_then_notifies(app: &TestApp, browser: &Browser) -> anyhow::Re
     app.post_message("general", "Ann", "pushed while away")
         .await?;
 
+    // Payloads of any other shape are ignored: nothing fetched, nothing shown. They go first,
+    // so any notification of theirs would be there before the real push's.
+    for junk in [
+        "not JSON".to_owned(),
+        json!({"changes": "rooms/general"}).to_string(),
+        json!({"changes": [{"url": "https://elsewhere.example/api/rooms/general/recent"}]})
+            .to_string(),
+        json!({"changes": [{"topic": "rooms/general"}, 7, null]}).to_string(),
+    ] {
+        browser.deliver_push(app.base_url(), &id, &junk).await?;
+    }
     browser
         .deliver_push(app.base_url(), &id, &push_for("general"))
         .await?;
@@ -218,4 +231,73 @@ async fn none_for_the_room_on_screen(app: &TestApp, browser: &Browser) -> anyhow
     })
     .await?;
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_me_subscribes_this_browser_and_the_server_pushes_to_it() -> anyhow::Result<()> {
+    let (app, browser) = start("push-notify-me").await?;
+    let outcome = notify_me(&app, &browser).await;
+    finish(&app, [browser], outcome).await
+}
+
+async fn notify_me(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
+    let mut service = PushService::start().await?;
+    open_room(app, browser, "general").await?;
+    stand_in_push_manager(browser, &service.endpoint).await?;
+    wait_for_button(browser, "off").await?;
+
+    click(browser, "notify").await?;
+    wait_for_button(browser, "on").await?;
+    // Subscribed with the server's key, every push to be shown.
+    let (visible, key): (bool, String) = browser
+        .eval(
+            r#"
+            const { publicKey } = await (await fetch("/api/push/key", { cache: "no-store" })).json();
+            return [window.subscribedWith.userVisibleOnly, publicKey === window.subscribedWith.key ? "same" : publicKey];
+            "#,
+        )
+        .await?;
+    ensure!(visible && key == "same", "subscribed with {visible}, {key}");
+
+    // The server now pushes a room's change to this browser's endpoint, with a Topic.
+    app.post_message("general", "Ann", "to the push service")
+        .await?;
+    let push = service.next(SETTLE).await?;
+    ensure!(
+        push.line.starts_with("POST /push/e2e ") && push.body_len > 0,
+        "{push:?}"
+    );
+    ensure!(
+        push.header("topic").is_some() && push.header("ttl").is_some(),
+        "{push:?}"
+    );
+    ensure!(
+        push.header("content-encoding") == Some("aes128gcm"),
+        "{push:?}"
+    );
+
+    // Clicked again: the server forgets it (a refused DELETE would leave the button on).
+    click(browser, "notify").await?;
+    wait_for_button(browser, "off").await?;
+    let left: bool = browser
+        .eval("return (await navigator.serviceWorker.ready).pushManager.getSubscription().then((s) => s !== null);")
+        .await?;
+    ensure!(!left, "the browser still holds the subscription");
+    Ok(())
+}
+
+/// Waits until the "Notify me" button says `state` (`off`, `on`, `blocked`).
+async fn wait_for_button(browser: &Browser, state: &str) -> anyhow::Result<()> {
+    wait_until(
+        &format!("the Notify me button {state}"),
+        SETTLE,
+        POLL,
+        || async {
+            let now: Option<String> = browser
+                .eval("return document.getElementById('notify').dataset.state ?? null;")
+                .await?;
+            Ok((now.as_deref() == Some(state)).then_some(()))
+        },
+    )
+    .await
 }
