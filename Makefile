@@ -30,7 +30,7 @@ server:
 
 run: sw server
 	@exec target/release/nudge --bind $(NUDGE_BIND) --www-dir www \
-		--tls-bind $(NUDGE_TLS_BIND) --tls-self-signed
+		--tls-bind $(NUDGE_TLS_BIND) --tls-self-signed --push-contact mailto:nudge@localhost
 
 test: sw
 	@cargo build -p watercooler --bin nudge

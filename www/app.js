@@ -10,6 +10,7 @@
 //   js/compose.js        the compose form and the display name
 //   js/account-panel.js  who is signed in, sign-in and sign-out
 //   js/members.js        the members of a private room
+//   js/notify-me.js      the "Notify me" button (Web Push)
 // js/api.js speaks HTTP; js/render.js and js/account-view.js write the DOM (textContent only).
 
 import { Nudge, pathOf } from "./nudge/nudge.js";
@@ -18,6 +19,7 @@ import { AccountPanel } from "./js/account-panel.js";
 import { ROOM_RE, presenceUrl, recentUrl } from "./js/api.js";
 import { Compose, upgradeEntry } from "./js/compose.js";
 import { Members } from "./js/members.js";
+import { NotifyMe } from "./js/notify-me.js";
 import { Presence } from "./js/here.js";
 import { followLog, renderComposeError, renderNotice, renderRole, renderStatus, renderUpdate } from "./js/render.js";
 import { RoomView } from "./js/room-view.js";
@@ -39,6 +41,7 @@ const outbox = new Outbox({
   upgrade: upgradeEntry,
 });
 const account = new AccountPanel({ outbox, onChanged: onAccountChanged });
+const notifyMe = new NotifyMe();
 const compose = new Compose({
   outbox,
   room: current,
@@ -166,6 +169,7 @@ function onAccountChanged(name, { signedIn }) {
   }
   nudge.reconnect();
   outbox.flush(); // the new account's own unsent messages, if any
+  notifyMe.accountChanged(); // pushes follow whoever is signed in now
 }
 
 // ---- start ------------------------------------------------------------------------------------

@@ -38,3 +38,5 @@ self.addEventListener('fetch', (event) => wasm_bindgen.on_fetch(event));
 self.addEventListener('message', (event) => wasm_bindgen.on_message(event));
 // Background Sync: the network is back, the outbox's writes go up (even with no tab open).
 self.addEventListener('sync', (event) => wasm_bindgen.on_sync(event));
+self.addEventListener('push', (event) => wasm_bindgen.on_push(event));
+self.addEventListener('notificationclick', (event) => wasm_bindgen.on_notification_click(event));

@@ -8,6 +8,7 @@
 use std::rc::Rc;
 
 use crate::expiration::Expiration;
+use crate::notify::{Notice, Notices};
 use crate::outbox::Outbox;
 use crate::precache::Manifest;
 use crate::router::{Matcher, Pattern, Route, Router};
@@ -98,6 +99,25 @@ pub fn router(manifest: &Manifest) -> Router<Handler> {
                     .miss_as_503(),
             ),
         ))
+}
+
+/// How a push's notification is worded: for a room's `recent`, the room and how many of its
+/// messages the refreshed copy has that the one before lacked; a click opens the room.
+pub fn notices() -> Notices {
+    let recent = Matcher::All(vec![
+        Matcher::SameOrigin,
+        Matcher::Pattern(Pattern::parse("/api/rooms/:room/recent")),
+    ]);
+    let room = Notice {
+        title: "#{room}".to_owned(),
+        body: "New messages: {count}".to_owned(),
+        count: Some("messages".to_owned()),
+        key: "id".to_owned(),
+        open: "/#{room}".to_owned(),
+    };
+    Notices::new()
+        .rule(recent, room)
+        .fallback(Notice::titled("Watercooler has something new"))
 }
 
 fn handler(strategy: impl Strategy + 'static) -> Handler {

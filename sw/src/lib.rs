@@ -20,6 +20,8 @@
 //! - [`outbox`]: writes queued in IndexedDB when the network fails, replayed exactly once
 //!   (idempotency keys), in order, under the principal that made them.
 //! - [`messages`]: the page ⇄ SW message shapes.
+//! - [`push`]: Web Push: refresh what a push names, then show a notification; its click.
+//! - [`notify`]: how a push's notification is worded from the cached data (pure).
 //! - [`respond`]: responses the SW makes itself (offline-marked copies, JSON errors).
 //! - [`web`]: worker-safe bindings through the global scope, never `window()`.
 //! - [`error`]: JavaScript errors wrapped once into [`error::SwError`].
@@ -29,9 +31,11 @@ pub mod config;
 pub mod error;
 pub mod expiration;
 pub mod messages;
+pub mod notify;
 pub mod nudge;
 pub mod outbox;
 pub mod precache;
+pub mod push;
 pub mod respond;
 pub mod router;
 pub mod store;

@@ -44,6 +44,14 @@
 //!   installed and answered cache-first, before the declared routes.
 //! - `navigationFallback` (default none): navigations go network-first and, offline, get this
 //!   precached page; it comes before everything else and needs `precache`.
+//! - `notify` (on a route that writes a cache, and at the top as the default): how the
+//!   notification after a Web Push naming one of its URLs is worded ([`crate::notify`]):
+//!   `{"title": "#{room}", "body": "{count} new", "count": "messages", "key": "id",
+//!   "open": "/#{room}"}`. `title` is required; `{name}` placeholders take the route pattern's
+//!   `:name` values, `{count}` (only with `count`, the JSON field of the cached body holding a
+//!   list; `key`, default `id`, tells its items apart) how many items are new since the copy
+//!   cached before; `open` (default `/`) is the page a click opens. Without a top-level
+//!   `notify`, a URL no route words gets "<host> has something new".
 //!
 //! Unknown fields are errors, not ignored, because a misspelt `networkTimeotMs` that silently
 //! did nothing would be found only offline, by users. Every problem is collected into one
@@ -62,6 +70,7 @@ use serde::Deserialize;
 
 use crate::config::Handler;
 use crate::expiration::Expiration;
+use crate::notify::{Notice, Notices};
 use crate::outbox::Outbox;
 use crate::precache::{Manifest, PREFIX};
 use crate::router::{Matcher, Pattern, Route, Router};
@@ -94,6 +103,9 @@ pub struct TableSpec {
     /// Whether the build-time manifest is installed and served.
     #[serde(default = "yes")]
     pub precache: bool,
+    /// The notification for pushed URLs that no route's `notify` words.
+    #[serde(default)]
+    pub notify: Option<NotifySpec>,
 }
 
 fn yes() -> bool {
@@ -144,6 +156,59 @@ pub struct RouteSpec {
     pub matcher: MatchSpec,
     /// How it answers.
     pub strategy: StrategySpec,
+    /// How a push's notification for its URLs is worded.
+    #[serde(default)]
+    pub notify: Option<NotifySpec>,
+}
+
+/// A notification's wording, as declared (see [`Notice`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySpec {
+    /// The title template.
+    pub title: String,
+    /// The body template.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The list field whose new items `{count}` counts.
+    #[serde(default)]
+    pub count: Option<String>,
+    /// The field that tells the list's items apart (`id`).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The page a click opens (`/`).
+    #[serde(default)]
+    pub open: Option<String>,
+}
+
+impl NotifySpec {
+    /// The notice, its templates checked against the pattern's names `params`.
+    fn notice(self, params: &[String]) -> Result<Notice, String> {
+        if self.key.is_some() && self.count.is_none() {
+            return Err("`notify.key` needs `notify.count`".into());
+        }
+        let open = self.open.unwrap_or_else(|| "/".to_owned());
+        if !open.starts_with('/') || open.starts_with("//") {
+            return Err(format!(
+                "`notify.open` \"{open}\" must be a path on this origin"
+            ));
+        }
+        let notice = Notice {
+            title: self.title,
+            body: self.body.unwrap_or_default(),
+            count: self.count,
+            key: self.key.unwrap_or_else(|| "id".to_owned()),
+            open,
+        };
+        let unknown = notice.unknown_placeholders(params);
+        if !unknown.is_empty() {
+            return Err(format!(
+                "`notify` names {{{}}}, which neither the pattern nor `count` gives",
+                unknown.join("}, {")
+            ));
+        }
+        Ok(notice)
+    }
 }
 
 /// A route's condition: one of `exact`, `prefix`, `pattern`, and an optional `origin`.
@@ -243,6 +308,8 @@ pub struct Table {
     pub outbox: bool,
     /// Whether navigations go network-first (`navigationFallback`): navigation preload then.
     pub navigation_preload: bool,
+    /// How a push's notification is worded.
+    pub notices: Notices,
 }
 
 /// Reads a table given to the SW: an object or a JSON string (serde-wasm-bindgen).
@@ -325,13 +392,34 @@ impl TableSpec {
             let strategy = CacheFirst::new(&precache_name).read_only();
             router = router.route(Route::get("precache", precached, handler(strategy)));
         }
-        for (index, spec) in self.routes.0.into_iter().enumerate() {
+        let mut notices = Notices::new();
+        if let Some(notify) = self.notify {
+            match notify.notice(&[]) {
+                Ok(notice) => notices = notices.fallback(notice),
+                Err(problem) => problems.push(problem),
+            }
+        }
+        for (index, mut spec) in self.routes.0.into_iter().enumerate() {
             let label = match &spec.name {
                 Some(name) => format!("routes[{index}] (\"{name}\")"),
                 None => format!("routes[{index}]"),
             };
+            let notify = spec.notify.take();
+            let params = spec.matcher.params();
+            let writes = spec.strategy.name.writes_cache();
             match spec.routes(index) {
                 Ok(routes) => {
+                    let matcher = routes.last().map(|route| route.matcher.clone());
+                    match (notify, matcher) {
+                        (Some(_), _) if !writes => problems.push(format!(
+                            "{label}: `notify` is for routes that keep a cache (a push refreshes it)"
+                        )),
+                        (Some(notify), Some(matcher)) => match notify.notice(&params) {
+                            Ok(notice) => notices = notices.rule(matcher, notice),
+                            Err(problem) => problems.push(format!("{label}: {problem}")),
+                        },
+                        _ => {}
+                    }
                     for route in routes {
                         router = router.route(route);
                     }
@@ -345,6 +433,7 @@ impl TableSpec {
                 manifest,
                 outbox,
                 navigation_preload,
+                notices,
             })
         } else {
             Err(TableError(problems.join("; ")))
@@ -407,6 +496,16 @@ fn is_token(method: &str) -> bool {
 }
 
 impl MatchSpec {
+    /// The names of the pattern's `:name` segments (none for `exact` and `prefix`).
+    fn params(&self) -> Vec<String> {
+        let pattern = self.pattern.as_deref().unwrap_or_default();
+        pattern
+            .split('/')
+            .filter_map(|segment| segment.strip_prefix(':'))
+            .map(str::to_owned)
+            .collect()
+    }
+
     fn matcher(self) -> Result<Matcher, String> {
         let path = match (self.exact, self.prefix, self.pattern) {
             (Some(path), None, None) => Matcher::Exact(checked_path("exact", path)?),
@@ -807,6 +906,58 @@ mod tests {
         ] {
             assert!(e.contains(expected), "missing {expected:?} in {e}");
         }
+    }
+
+    #[test]
+    fn notify_words_the_routes_urls_and_the_rest() {
+        let table = build(
+            r#"{"routes": [
+                {"match": {"pattern": "/api/lists/:list"},
+                 "strategy": {"name": "network-first", "cache": "api"},
+                 "notify": {"title": "{list}", "body": "{count} new", "count": "items",
+                            "open": "/#{list}"}},
+                {"match": {"prefix": "/api/"}, "strategy": {"name": "network-first", "cache": "api"}}
+            ], "notify": {"title": "Todos"}}"#,
+        )
+        .unwrap();
+        let origin = "https://app.example";
+        let (notice, params) = table.notices.find("/api/lists/home", origin).unwrap();
+        assert_eq!(notice.count.as_deref(), Some("items"));
+        assert_eq!(notice.key, "id");
+        assert_eq!(params, vec![("list".to_owned(), "home".to_owned())]);
+        // The cached-read route in front of it does not hide the rule.
+        assert!(table.notices.find("/api/other", origin).is_none());
+        assert_eq!(table.notices.default_for("app.example").title, "Todos");
+    }
+
+    #[test]
+    fn notify_mistakes_are_reported_with_the_route() {
+        let e = error(
+            r#"{"routes": [
+                {"match": {"pattern": "/a/:x"}, "strategy": {"name": "network-only"},
+                 "notify": {"title": "x"}},
+                {"match": {"pattern": "/b/:x"}, "strategy": {"name": "cache-first", "cache": "c"},
+                 "notify": {"title": "{y}", "body": "{count}"}},
+                {"match": {"exact": "/c"}, "strategy": {"name": "cache-first", "cache": "c"},
+                 "notify": {"title": "c", "open": "https://evil.example/"}},
+                {"match": {"exact": "/d"}, "strategy": {"name": "cache-first", "cache": "c"},
+                 "notify": {"title": "d", "key": "id"}}
+            ], "notify": {"title": "{x}"}}"#,
+        );
+        for expected in [
+            "routes[0]: `notify` is for routes that keep a cache",
+            "routes[1]: `notify` names {count}, {y}, which neither",
+            "routes[2]: `notify.open` \"https://evil.example/\" must be a path",
+            "routes[3]: `notify.key` needs `notify.count`",
+            "`notify` names {x}",
+        ] {
+            assert!(e.contains(expected), "missing {expected:?} in {e}");
+        }
+        let e = error(
+            r#"{"routes": [{"match": {"exact": "/e"}, "strategy": {"name": "cache-first", "cache": "c"},
+                 "notify": {"title": "e", "icon": "/e.png"}}]}"#,
+        );
+        assert!(e.contains("routes[0]: unknown field `icon`"), "{e}");
     }
 
     fn one(kind: &str, path: &str) -> Result<Table, TableError> {

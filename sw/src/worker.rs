@@ -17,6 +17,7 @@ use web_sys::{
 use crate::config::{self, Handler};
 use crate::error::{Result, SwError};
 use crate::messages::{Incoming, OutboxOp, Outgoing};
+use crate::notify::Notices;
 use crate::precache::{self, Manifest};
 use crate::router::{RequestInfo, Route, Router};
 use crate::store::{self, Store, PRIVATE_CACHE};
@@ -31,6 +32,7 @@ pub struct Worker {
     outbox: bool,
     /// Whether navigations go network-first through the SW (navigation preload is then on).
     navigation_preload: bool,
+    notices: Notices,
 }
 
 impl Worker {
@@ -52,11 +54,13 @@ impl Worker {
     pub fn new(routes: Option<&JsValue>, manifest: Manifest) -> Worker {
         let Some(routes) = routes else {
             let router = config::router(&manifest);
+            let notices = config::notices();
             return Worker {
                 manifest,
                 router,
                 outbox: true,
                 navigation_preload: true,
+                notices,
             };
         };
         match table::from_js(routes).and_then(|spec| spec.build(manifest)) {
@@ -65,11 +69,13 @@ impl Worker {
                 manifest,
                 outbox,
                 navigation_preload,
+                notices,
             }) => Worker {
                 manifest,
                 router,
                 outbox,
                 navigation_preload,
+                notices,
             },
             Err(error) => {
                 web::error(&format!(
@@ -81,6 +87,7 @@ impl Worker {
                     router: Router::new(),
                     outbox: false,
                     navigation_preload: false,
+                    notices: Notices::new(),
                 }
             }
         }
@@ -89,6 +96,11 @@ impl Worker {
     /// The routes.
     pub fn router(&self) -> &Router<Handler> {
         &self.router
+    }
+
+    /// How a push's notification is worded.
+    pub fn notices(&self) -> &Notices {
+        &self.notices
     }
 
     /// Calls `respondWith` when a route takes the event's request; `false` when it did not,
@@ -341,6 +353,21 @@ pub fn on_message(event: ExtendableMessageEvent) {
             );
         }
     }
+}
+
+/// `push`: refreshes what the push names, then tells the person ([`crate::push`]).
+#[wasm_bindgen]
+pub fn on_push(event: web_sys::PushEvent) {
+    let changes = crate::push::changes(event.data().as_ref());
+    let work = crate::push::on_push(worker(), changes, broadcast_updated);
+    extend(&event, "push", promise(work));
+}
+
+/// `notificationclick`: focuses or opens the page the notification is about.
+#[wasm_bindgen]
+pub fn on_notification_click(event: web_sys::NotificationEvent) {
+    let work = crate::push::on_click(event.notification());
+    extend(&event, "notificationclick", promise(work));
 }
 
 /// Forgets every private response; public ones stay, since they are the same for every user.

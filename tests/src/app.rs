@@ -65,6 +65,7 @@ pub struct TestApp {
     data_dir: PathBuf,
     child: Option<Child>,
     tls: bool,
+    push: bool,
     tls_url: Option<String>,
     log_path: PathBuf,
     http: reqwest::Client,
@@ -81,6 +82,8 @@ pub struct AppOptions {
     /// Also serve HTTPS (HTTP/2) with the self-signed development certificate, and keep the
     /// per-connection request log (see [`TestApp::tls_url`] and [`TestApp::connections`]).
     pub tls: bool,
+    /// Turn Web Push on (`--push-contact mailto:test@example.com --push-allow-local-http`).
+    pub push: bool,
 }
 
 /// Starts the server binary from `NUDGE_BIN` (default `<workspace>/target/debug/nudge`) serving
@@ -130,6 +133,7 @@ pub async fn spawn_binary(
         data_dir,
         child: None,
         tls: options.tls,
+        push: options.push,
         tls_url: None,
         log_path: dir.path().join("server.log"),
         http: reqwest::Client::builder()
@@ -240,6 +244,11 @@ impl TestApp {
                     "--tls-self-signed",
                 ])
                 .args(["--connection-log", "256"]);
+        }
+        if self.push {
+            command
+                .args(["--push-contact", "mailto:test@example.com"])
+                .arg("--push-allow-local-http");
         }
         let mut child = command
             .arg("--bind")

@@ -83,6 +83,18 @@ impl Browser {
     /// Starts a chromedriver on a port it picks itself and opens a fresh Chromium session.
     /// `name` labels screenshots and failure output.
     pub async fn launch(name: &str, viewport: Viewport) -> anyhow::Result<Browser> {
+        Browser::launch_with(name, viewport, &[]).await
+    }
+
+    /// [`Browser::launch`], keeping the DevTools events named in `devtools_events` in
+    /// chromedriver's `devtools` log (`driver().get_log("devtools")`), since its CDP
+    /// passthrough returns command results, not events. For single-tab tests only: with this
+    /// log on, chromedriver fails to open a new window.
+    pub async fn launch_with(
+        name: &str,
+        viewport: Viewport,
+        devtools_events: &[&str],
+    ) -> anyhow::Result<Browser> {
         let work = tempfile::Builder::new()
             .prefix("nudge-e2e-chromium-")
             .tempdir()?;
@@ -127,6 +139,10 @@ impl Browser {
             viewport.width, viewport.height
         ))?;
         caps.set_browser_log_level(LoggingPrefsLogLevel::All)?;
+        if !devtools_events.is_empty() {
+            caps.add_experimental_option("devToolsEventsToLog", devtools_events)?;
+            caps.set_logging_prefs("devtools", LoggingPrefsLogLevel::All)?;
+        }
         let driver = WebDriver::new(format!("http://127.0.0.1:{port}"), caps)
             .await
             .context("opening a Chromium session")?;

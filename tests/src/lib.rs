@@ -7,6 +7,7 @@
 //!   DevTools commands the tests need; every process is killed on drop.
 //! - [`metrics`]: samples from the server's `/metrics`, to count streams and requests.
 //! - [`page`]: reads the Watercooler page through its stable DOM hooks and drives its form.
+//! - [`push`]: Web Push delivered through DevTools, and the notifications the SW showed.
 //! - [`wait`]: [`wait_until`], a bounded poll that replaces sleeps.
 //!
 //! Everything a test starts is owned by a value whose `Drop` kills it, so a failing assertion
@@ -16,6 +17,7 @@ pub mod app;
 pub mod browser;
 pub mod metrics;
 pub mod page;
+pub mod push;
 pub mod wait;
 
 pub use app::{spawn_app, spawn_app_with, spawn_binary, AppOptions, TestApp};

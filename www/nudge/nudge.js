@@ -83,7 +83,7 @@ export class Nudge extends EventTarget {
       registerServiceWorker({
         url: this.options.serviceWorker,
         scope: this.options.scope,
-        onPost: (e) => this.onWorker(e.data),
+        onPost: (e) => this.onWorker(e.data, e.ports),
         onWaiting: (accept) => this.emit("update", { accept }),
         onControlled: () => this.emit("controlled"),
       });
@@ -283,7 +283,13 @@ export class Nudge extends EventTarget {
     );
   }
 
-  onWorker(msg) {
+  onWorker(msg, ports = []) {
+    // After a Web Push the SW asks focused windows what they show, to spare them a
+    // notification about what is on screen already: the URLs given to `watch` (null: every URL).
+    if (msg && msg.type === "showing?" && ports[0]) {
+      ports[0].postMessage({ type: "showing", paths: this.watched && [...this.watched] });
+      return;
+    }
     if (!msg || msg.type !== "updated" || typeof msg.url !== "string") return;
     const path = pathOf(msg.url);
     clearTimeout(this.fallbacks.get(path));
