@@ -234,3 +234,77 @@ async fn postgres_at(url: &str, buffer: usize) -> Opened {
     .await
     .unwrap()
 }
+
+/// Every write that logs wakes every node: a commit sends a `NOTIFY` on `nudge_events`, so
+/// other nodes' followers publish at once rather than at their periodic read. Checked for
+/// each kind of write the chat makes (a message, a new room, a membership change).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_every_logged_write_notifies_the_other_nodes() {
+    use futures_util::StreamExt;
+    use watercooler::domain::{RoomName, UserName};
+    use watercooler::store::accounts::{NewSession, TokenHash};
+
+    let url = pg::Cluster::shared().fresh_database();
+    let opened = postgres_at(&url, 16).await;
+    let (listener, mut connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let (tx, mut notifications) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = message {
+                let _ = tx.send(n.channel().to_owned());
+            }
+        }
+    });
+    listener.batch_execute("LISTEN nudge_events").await.unwrap();
+    async fn heard(
+        notifications: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    ) -> Option<String> {
+        tokio::time::timeout(Duration::from_secs(5), notifications.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    let message = NewMessage {
+        room: "general".into(),
+        author: "ann".into(),
+        text: "heard everywhere".into(),
+    };
+    opened.store.append_message(message, None).await.unwrap();
+    assert_eq!(
+        heard(&mut notifications).await.as_deref(),
+        Some("nudge_events"),
+        "a message"
+    );
+    let room = RoomName::parse("lobby").unwrap();
+    assert!(opened.store.create_room(&room).await.unwrap());
+    assert_eq!(
+        heard(&mut notifications).await.as_deref(),
+        Some("nudge_events"),
+        "a new room"
+    );
+    let ann = UserName::parse("ann").unwrap();
+    let session = NewSession {
+        token_hash: TokenHash([1; 32]),
+        expires_at_ms: i64::MAX / 2,
+    };
+    opened
+        .accounts
+        .register(&ann, "h".into(), session)
+        .await
+        .unwrap();
+    let secret = RoomName::parse("secret").unwrap();
+    opened
+        .accounts
+        .create_private_room(&secret, &ann)
+        .await
+        .unwrap();
+    assert_eq!(
+        heard(&mut notifications).await.as_deref(),
+        Some("nudge_events"),
+        "a private room"
+    );
+}

@@ -286,4 +286,65 @@ pub const MIGRATIONS: &[&str] = &[
         RETURN NEXT;
     END $$;
 "#,
+    r#"
+    -- Messages log through nudge_log_event like every other write: an insert of its own into
+    -- the log sent no NOTIFY, and other nodes heard of a message only at their follower's
+    -- periodic read.
+    -- Appends a batch of messages (element i of each array is message i), returning one row
+    -- per message in order. outcome is 'stored', 'replayed' or 'conflict' (then the other
+    -- columns are null). One call per batch keeps the per-message cost to the inserts.
+    CREATE OR REPLACE FUNCTION nudge_append(
+        p_rooms text[], p_authors text[], p_texts text[], p_keys text[], p_requests text[],
+        p_topics text[], p_urls text[], p_rooms_topic text, p_rooms_url text)
+    RETURNS TABLE (outcome text, o_id bigint, o_room text, o_author text, o_text text,
+                   o_created_at bigint, o_event_id bigint)
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        v_request text;
+        v_message bigint;
+    BEGIN
+        -- Taken before any key is looked up: a duplicate on another node waits for this
+        -- commit and then finds the key.
+        PERFORM pg_advisory_xact_lock(COMMIT_LOCK);
+        FOR i IN 1 .. coalesce(array_length(p_rooms, 1), 0) LOOP
+            outcome := NULL; o_id := NULL; o_room := NULL; o_author := NULL;
+            o_text := NULL; o_created_at := NULL; o_event_id := NULL;
+            IF p_keys[i] IS NOT NULL THEN
+                SELECT k.request, k.message_id INTO v_request, v_message
+                FROM idempotency k WHERE k.key = p_keys[i];
+                IF FOUND THEN
+                    IF v_request <> p_requests[i] THEN
+                        outcome := 'conflict';
+                    ELSE
+                        outcome := 'replayed';
+                        SELECT m.id, m.room, m.author, m.text, m.created_at, m.event_id
+                        INTO o_id, o_room, o_author, o_text, o_created_at, o_event_id
+                        FROM messages m WHERE m.id = v_message;
+                    END IF;
+                    RETURN NEXT;
+                    CONTINUE;
+                END IF;
+            END IF;
+            IF NOT EXISTS (SELECT 1 FROM rooms r WHERE r.name = p_rooms[i]) THEN
+                PERFORM nudge_create_room(p_rooms[i], p_rooms_topic, p_rooms_url);
+            END IF;
+            o_created_at := nudge_now_ms();
+            -- Through nudge's function: the commit lock (already held: cheap), and the NOTIFY
+            -- that wakes every node's follower at the commit.
+            o_event_id := nudge_log_event(p_topics[i], p_urls[i]);
+            INSERT INTO messages (room, author, text, created_at, event_id)
+            VALUES (p_rooms[i], p_authors[i], p_texts[i], o_created_at, o_event_id)
+            RETURNING id INTO o_id;
+            IF p_keys[i] IS NOT NULL THEN
+                INSERT INTO idempotency (key, request, message_id, created_at)
+                VALUES (p_keys[i], p_requests[i], o_id, o_created_at);
+            END IF;
+            outcome := 'stored';
+            o_room := p_rooms[i];
+            o_author := p_authors[i];
+            o_text := p_texts[i];
+            RETURN NEXT;
+        END LOOP;
+    END $$;
+"#,
 ];
