@@ -131,6 +131,24 @@ const STEPS: &[&str] = &[
     );
     CREATE INDEX nudge_push_by_principal ON nudge_push_subscriptions (principal);
 "#,
+    r#"
+    -- One NOTIFY per transaction, however many changes it logs (a batch of a thousand messages
+    -- paid for a thousand): a transaction-local setting remembers that it was sent.
+    CREATE OR REPLACE FUNCTION nudge_log_event(p_topic text, p_url text, p_note text DEFAULT NULL)
+    RETURNS bigint LANGUAGE plpgsql AS $$
+    DECLARE v_id bigint;
+    BEGIN
+        PERFORM pg_advisory_xact_lock(COMMIT_LOCK);
+        INSERT INTO events (id, topic, url, created_at, note)
+        VALUES (nextval('event_ids'), p_topic, p_url, nudge_now_ms(), p_note)
+        RETURNING id INTO v_id;
+        IF coalesce(current_setting('nudge.notified', true), '') = '' THEN
+            PERFORM pg_notify('nudge_events', '');
+            PERFORM set_config('nudge.notified', 'yes', true);
+        END IF;
+        RETURN v_id;
+    END $$;
+"#,
 ];
 
 /// Brings nudge's tables, then each app's, up to date under `MIGRATION_LOCK`.
