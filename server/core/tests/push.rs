@@ -54,6 +54,8 @@ type Script = HashMap<String, VecDeque<(u16, Option<u64>)>>;
 struct PushService {
     received: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<Script>>,
+    /// When set, every answer waits for a permit: a push service as slow as the test wants.
+    gate: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl PushService {
@@ -120,6 +122,9 @@ async fn receive(
         headers,
         body: body.to_vec(),
     });
+    if let Some(gate) = &state.gate {
+        let _ = gate.acquire().await.map(|p| p.forget());
+    }
     let scripted = state
         .script
         .lock()
@@ -185,6 +190,10 @@ struct Server {
 
 impl Server {
     async fn start() -> Self {
+        Self::start_with(Arc::new(PerUser)).await
+    }
+
+    async fn start_with(audience: Arc<dyn Audience>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut push = PushSettings::new("mailto:test@example.com", dir.path().join("vapid.pem"));
         push.allow_local_http = true;
@@ -196,7 +205,7 @@ impl Server {
                 stream_open_rate_per_address: 0,
                 ..Settings::default()
             })
-            .audience(Arc::new(PerUser))
+            .audience(audience)
             .build()
             .await
             .unwrap();
@@ -239,6 +248,62 @@ impl Server {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0)
     }
+}
+
+/// The `Authorization: vapid t=<JWT>, k=<key>` of a push (RFC 8292): `k` is the key pages
+/// subscribe with, and the JWT is signed with it (ES256) for the push service's origin, by the
+/// configured contact, and expires within a day.
+async fn assert_vapid(server: &Server, push_service: &str, authorization: &str) {
+    use web_push_native::jwt_simple::algorithms::{ECDSAP256PublicKeyLike, ES256PublicKey};
+    use web_push_native::jwt_simple::prelude::{NoCustomClaims, VerificationOptions};
+    let rest = authorization
+        .strip_prefix("vapid ")
+        .expect("the vapid scheme");
+    let part = |name: &str| {
+        rest.split(',')
+            .map(str::trim)
+            .find_map(|p| p.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name}= in {authorization}"))
+            .to_owned()
+    };
+    let (token, key) = (part("t"), part("k"));
+    let served: Value = server
+        .client
+        .get(format!("{}/api/push/key", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        key,
+        served["publicKey"].as_str().unwrap(),
+        "k is the served key"
+    );
+    let public = ES256PublicKey::from_bytes(&URL_SAFE_NO_PAD.decode(&key).unwrap()).unwrap();
+    // The push service's origin. web-push-native leaves a port out of it, which a push
+    // service on its default port (all of them) never has.
+    let origin = push_service
+        .rsplit_once(':')
+        .map_or(push_service, |(o, _)| o);
+    let options = VerificationOptions {
+        allowed_audiences: Some([origin.to_owned()].into()),
+        ..VerificationOptions::default()
+    };
+    let claims = public
+        .verify_token::<NoCustomClaims>(&token, Some(options))
+        .expect("signed by the served key, for the push service's origin, not expired");
+    assert_eq!(claims.subject.as_deref(), Some("mailto:test@example.com"));
+    let expires = claims.expires_at.expect("an expiry").as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        expires > now && expires <= now + 24 * 3600,
+        "expires within a day"
+    );
 }
 
 async fn error_code(response: reqwest::Response) -> (u16, String) {
@@ -345,10 +410,7 @@ async fn a_change_is_pushed_encrypted_light_and_only_to_matching_subscriptions()
         nudge::push::send::topic_header("todos")
     );
     assert!(push.headers["ttl"].parse::<u64>().unwrap() > 0);
-    assert!(
-        push.headers["authorization"].starts_with("vapid t="),
-        "VAPID-signed"
-    );
+    assert_vapid(&server, &base, &push.headers["authorization"]).await;
     assert_eq!(
         todos.decrypt(push),
         json!({ "changes": [{ "url": "/api/todos", "topic": "todos", "etag": format!("\"{id}\"") }] }),
@@ -449,4 +511,100 @@ async fn a_gone_subscription_is_removed_and_a_busy_service_is_retried() {
             .count(),
         1
     );
+}
+
+/// Members of `club/*` topics: who may read them changes while subscriptions stay.
+#[derive(Default)]
+struct Club(Mutex<std::collections::HashSet<String>>);
+
+#[async_trait::async_trait]
+impl Audience for Club {
+    async fn identify(&self, credentials: &Credentials) -> Result<Viewer, ApiError> {
+        Ok(credentials
+            .cookie("user")
+            .map(Viewer::signed_in)
+            .unwrap_or_default())
+    }
+
+    fn readers(&self, topic: &str) -> Readers {
+        if !topic.starts_with("club/") {
+            return Readers::Anyone;
+        }
+        let members = self.0.lock().unwrap().clone();
+        Readers::only(move |who| who.is_some_and(|w| members.contains(w)))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_access_was_revoked_gets_nothing_more() {
+    let service = PushService::default();
+    let base = service.start().await;
+    let club = Arc::new(Club::default());
+    club.0.lock().unwrap().insert("ann".into());
+    let server = Server::start_with(club.clone()).await;
+    let ann = Browser::new(format!("{base}/ann"));
+    let body = json!({ "subscription": ann.subscription(), "topics": ["club/news", "todos"] });
+    assert_eq!(server.subscribe(body, Some("ann")).await.status(), 201);
+
+    server
+        .nudge
+        .changed("club/news", "/club/news")
+        .await
+        .unwrap();
+    let got = service.until(1).await;
+    assert_eq!(ann.decrypt(&got[0])["changes"][0]["topic"], "club/news");
+
+    // Revoked: the next change of the club's topic is not pushed to her; a public one is.
+    club.0.lock().unwrap().remove("ann");
+    server
+        .nudge
+        .changed("club/news", "/club/news")
+        .await
+        .unwrap();
+    server.nudge.changed("todos", "/api/todos").await.unwrap();
+    let got = service.until(2).await;
+    let topics: Vec<Value> = got
+        .iter()
+        .map(|push| ann.decrypt(push)["changes"][0]["topic"].clone())
+        .collect();
+    assert_eq!(
+        topics,
+        [json!("club/news"), json!("todos")],
+        "nothing more of the club"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_service_that_does_not_answer_does_not_slow_writes() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let service = PushService {
+        gate: Some(gate.clone()),
+        ..PushService::default()
+    };
+    let base = service.start().await;
+    let server = Server::start().await;
+    // Ten: what one address may subscribe at once.
+    for n in 0..10 {
+        let browser = Browser::new(format!("{base}/slow/{n}"));
+        let body = json!({ "subscription": browser.subscription(), "topics": ["todos"] });
+        assert_eq!(server.subscribe(body, None).await.status(), 201);
+    }
+    server.nudge.changed("todos", "/api/todos").await.unwrap();
+    // Every push is now waiting for an answer that does not come ...
+    service.until(10).await;
+    // ... and writes go on being committed and answered all the same.
+    let writes = async {
+        for _ in 0..200 {
+            server.nudge.changed("todos", "/api/todos").await.unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), writes)
+        .await
+        .expect("200 writes while every push waits");
+    assert_eq!(
+        server.metric("nudge_pushes_sent_total").await,
+        0.0,
+        "none answered yet"
+    );
+    gate.add_permits(10_000);
 }

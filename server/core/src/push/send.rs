@@ -21,6 +21,8 @@ use crate::audience::Audience;
 use crate::hub::{Hub, HubEvent};
 use crate::metrics::Metrics;
 
+/// How long a push's VAPID signature is valid.
+const VAPID_VALID_FOR: Duration = Duration::from_secs(12 * 3600);
 /// Events taken from the hub at once, to coalesce a burst into one push per topic.
 const BATCH: usize = 256;
 /// Longest wait before a retry, whatever `Retry-After` says.
@@ -258,12 +260,18 @@ impl Sender {
         let sub = &push.subscription;
         let public = p256::PublicKey::from_sec1_bytes(&sub.p256dh)?;
         let auth = Auth::clone_from_slice(&sub.auth);
+        // The builder's duration is the signature's (RFC 8292: at most 24 hours; 12 leaves room
+        // for clocks that differ) and its `TTL`, which is set again below from the settings.
         let request = WebPushBuilder::new(sub.endpoint.parse()?, public, auth)
-            .with_valid_duration(self.settings.ttl)
+            .with_valid_duration(VAPID_VALID_FOR)
             .with_vapid(self.keys.pair(), &self.settings.contact)
             .build(push.payload.clone())?;
         let mut request = reqwest::Request::try_from(request)?;
         let headers = request.headers_mut();
+        headers.insert(
+            "ttl",
+            reqwest::header::HeaderValue::from(self.settings.ttl.as_secs()),
+        );
         headers.insert(
             "urgency",
             reqwest::header::HeaderValue::from_static("normal"),
