@@ -173,11 +173,15 @@ impl Browser {
         })
     }
 
+    /// The push's payload, decrypted with the subscription's keys twice: by the crate the
+    /// server encrypts with, and by this test's own reading of RFC 8291; both must agree.
     fn decrypt(&self, push: &Received) -> Value {
         let auth = web_push_native::Auth::clone_from_slice(&self.auth);
         let plain = web_push_native::decrypt(push.body.clone(), &self.secret, &auth)
             .expect("the push decrypts with the subscription's keys");
-        serde_json::from_slice(&plain).unwrap()
+        let own = decrypt_independently(&push.body, &self.secret, &self.auth);
+        assert_eq!(own, plain, "two implementations read the same payload");
+        serde_json::from_slice(&own).unwrap()
     }
 }
 
@@ -607,4 +611,45 @@ async fn a_push_service_that_does_not_answer_does_not_slow_writes() {
         "none answered yet"
     );
     gate.add_permits(10_000);
+}
+
+/// RFC 8291's decryption written out here from the RFC (`aes128gcm` of RFC 8188, with keys from
+/// the ECDH of the browser's key and the sender's, and the browser's auth secret), so that the
+/// server's encryption is checked against an implementation other than the one it uses.
+fn decrypt_independently(body: &[u8], ua_secret: &p256::SecretKey, auth: &[u8; 16]) -> Vec<u8> {
+    use aes_gcm::aead::{Aead, KeyInit};
+    use hkdf::Hkdf;
+    use sha2::Sha256;
+
+    // Header: salt (16), record size (4), key id length (1), key id: the sender's public key.
+    let (salt, rest) = body.split_at(16);
+    let (id_len, rest) = (rest[4] as usize, &rest[5..]);
+    let (as_public, ciphertext) = rest.split_at(id_len);
+    let as_public = p256::PublicKey::from_sec1_bytes(as_public).expect("the sender's key");
+    let ua_public = p256::EncodedPoint::from(ua_secret.public_key());
+    let shared = p256::ecdh::diffie_hellman(ua_secret.to_nonzero_scalar(), as_public.as_affine());
+
+    let mut key_info = b"WebPush: info\0".to_vec();
+    key_info.extend_from_slice(ua_public.as_bytes());
+    key_info.extend_from_slice(p256::EncodedPoint::from(as_public).as_bytes());
+    let mut ikm = [0u8; 32];
+    Hkdf::<Sha256>::new(Some(auth), shared.raw_secret_bytes())
+        .expand(&key_info, &mut ikm)
+        .unwrap();
+    let prk = Hkdf::<Sha256>::new(Some(salt), &ikm);
+    let (mut cek, mut nonce) = ([0u8; 16], [0u8; 12]);
+    prk.expand(b"Content-Encoding: aes128gcm\0", &mut cek)
+        .unwrap();
+    prk.expand(b"Content-Encoding: nonce\0", &mut nonce)
+        .unwrap();
+    let cipher = aes_gcm::Aes128Gcm::new_from_slice(&cek).unwrap();
+    let mut record = cipher
+        .decrypt(aes_gcm::Nonce::from_slice(&nonce), ciphertext)
+        .expect("the record authenticates");
+    // One record: the data, the last-record delimiter 2, then zero padding.
+    while record.last() == Some(&0) {
+        record.pop();
+    }
+    assert_eq!(record.pop(), Some(2), "the last record's delimiter");
+    record
 }
