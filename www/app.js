@@ -10,7 +10,7 @@
 //   js/compose.js        the compose form and the display name
 //   js/account-panel.js  who is signed in, sign-in and sign-out
 //   js/members.js        the members of a private room
-//   js/notify-me.js      the "Notify me" button (Web Push)
+//   js/notify-me.js      "Notify me" for the room shown (Web Push)
 // js/api.js speaks HTTP; js/render.js and js/account-view.js write the DOM (textContent only).
 
 import { Nudge, pathOf } from "./nudge/nudge.js";
@@ -41,7 +41,6 @@ const outbox = new Outbox({
   upgrade: upgradeEntry,
 });
 const account = new AccountPanel({ outbox, onChanged: onAccountChanged });
-const notifyMe = new NotifyMe();
 const compose = new Compose({
   outbox,
   room: current,
@@ -68,6 +67,7 @@ const rooms = new RoomList({
     members.render();
   },
 });
+const notifyMe = new NotifyMe({ room: current, isPrivate: (name) => rooms.isPrivate(name) });
 const presence = new Presence({ room: current, me: () => compose.me, live: () => nudge.state === "live" });
 const members = new Members({
   room: current,
@@ -141,6 +141,7 @@ function enterRoom(name) {
   const read = room.enter(name);
   members.enter();
   presence.enter();
+  notifyMe.enter();
   rooms.load();
   return read;
 }
@@ -158,6 +159,8 @@ function leaveRoom(message) {
  * reopened, since the server decides what a stream may carry when it opens.
  */
 function onAccountChanged(name, { signedIn }) {
+  // Before the room list is read again: which chosen rooms were private is known now.
+  notifyMe.accountChanged({ signedIn: !!name });
   if (signedIn) compose.useAccountName(name);
   members.render();
   if (!name && rooms.isPrivate(room.room)) {
@@ -169,7 +172,6 @@ function onAccountChanged(name, { signedIn }) {
   }
   nudge.reconnect();
   outbox.flush(); // the new account's own unsent messages, if any
-  notifyMe.accountChanged(); // pushes follow whoever is signed in now
 }
 
 // ---- start ------------------------------------------------------------------------------------
