@@ -277,9 +277,13 @@ async fn notify_me(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
     );
 
     // The choice is this room's: another room's button is off, and this one's on again.
-    browser.eval::<bool>("location.hash = 'random'; return true;").await?;
+    browser
+        .eval::<bool>("location.hash = 'random'; return true;")
+        .await?;
     wait_for_button(browser, "off").await?;
-    browser.eval::<bool>("location.hash = 'general'; return true;").await?;
+    browser
+        .eval::<bool>("location.hash = 'general'; return true;")
+        .await?;
     wait_for_button(browser, "on").await?;
 
     // Clicked again: no room left, the server forgets it (a refused DELETE would leave it on).

@@ -43,6 +43,11 @@ async fn post(client: &reqwest::Client, base: &str, n: u64) -> anyhow::Result<Va
     Ok(response.json().await?)
 }
 
+/// One message POSTed to `rooms/bench`, answered 201.
+pub async fn post_once(client: &reqwest::Client, base: &str, n: u64) -> anyhow::Result<()> {
+    post(client, base, n).await.map(drop)
+}
+
 /// Completed POSTs per second with `writers` concurrent loops, after a short warm-up.
 pub async fn durable_writes(
     client: &reqwest::Client,

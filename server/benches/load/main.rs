@@ -10,7 +10,9 @@
 //! - on PostgreSQL ([`postgres`]), durable writes and cross-node delivery beside SQLite's.
 //!   `cargo bench -p watercooler --bench load -- postgres` runs that section alone;
 //! - a reconnect storm ([`storm`]): thousands of streams resuming at once from ids spread over
-//!   a large log, beside as many fresh connects, and the latency of reads meanwhile.
+//!   a large log, beside as many fresh connects, and the latency of reads meanwhile;
+//! - Web Push ([`push`]): pushes per second to a local push service at 1,000 and 10,000
+//!   subscriptions, and durable writes with 10,000 subscriptions beside none.
 //!
 //! Servers run as separate processes (a process may hold at most 20,000 open files, so 10,000
 //! subscribers need the client and the server apart): `nudge` itself, and this binary re-run
@@ -21,6 +23,7 @@ mod client;
 mod machine;
 mod postgres;
 mod process;
+mod push;
 mod storm;
 
 use client::{durable_writes, latency_rounds, open_subscribers, Stats};
@@ -56,7 +59,7 @@ async fn run() -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(usize::MAX)
         .build()?;
-    // `cargo bench … -- writes` (or `delivery`, `memory`, `postgres`, `resume`) runs only that
+    // `cargo bench … -- writes` (or `delivery`, `memory`, `postgres`, `resume`, `push`) runs only that
     // section.
     let only: Vec<String> = std::env::args()
         .skip(1)
@@ -77,6 +80,9 @@ async fn run() -> anyhow::Result<()> {
     }
     if wanted("resume") {
         storm::run(&client).await?;
+    }
+    if wanted("push") {
+        push::run(&client).await?;
     }
     Ok(())
 }

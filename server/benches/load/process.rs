@@ -25,6 +25,20 @@ impl ServerProcess {
         Self::nudge_with(&["--database-url", database_url])
     }
 
+    /// The real `nudge` binary with Web Push on (loopback push services allowed).
+    pub fn nudge_pushing() -> anyhow::Result<Self> {
+        Self::nudge_with(&[
+            "--push-contact",
+            "mailto:bench@example.com",
+            "--push-allow-local-http",
+        ])
+    }
+
+    /// The data directory (where the store's file is).
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self._data.as_ref().map(TempDir::path)
+    }
+
     fn nudge_with(extra: &[&str]) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
         let mut command = Command::new(env!("CARGO_BIN_EXE_nudge"));
