@@ -384,8 +384,7 @@ impl Nudge {
                 store.write(move |tx| tx.changed(&topic, &url)).await
             }
             OpenedBackend::Postgres(store) => {
-                let client = store.connect().await?;
-                let id = store::postgres::log_change(&client, topic, url, None).await?;
+                let id = store.changed(topic, url).await?;
                 store.published(id).await;
                 Ok(id)
             }

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use actix_web::http::header;
 use actix_web::HttpRequest;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -32,20 +31,9 @@ impl SessionToken {
 
     /// The token of the request's session cookie, when it has one of the right shape.
     pub fn from_request(req: &HttpRequest) -> Option<Self> {
-        Self::from_cookie_headers(
-            req.headers()
-                .get_all(header::COOKIE)
-                .filter_map(|value| value.to_str().ok()),
-        )
-    }
-
-    /// [`SessionToken::from_request`] over the raw values of the request's `Cookie` headers.
-    pub fn from_cookie_headers<'a>(values: impl Iterator<Item = &'a str>) -> Option<Self> {
-        values
-            .flat_map(|value| value.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == COOKIE_NAME)
-            .and_then(|(_, value)| Self::from_cookie_value(value.trim_matches('"')))
+        nudge::Credentials::from_request(req)
+            .cookie(COOKIE_NAME)
+            .and_then(Self::from_cookie_value)
     }
 
     /// The token a session cookie's value holds, when it has the right shape.
@@ -89,6 +77,7 @@ fn cookie(value: &str, max_age: u64, secure: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::http::header;
     use actix_web::test::TestRequest;
 
     #[test]

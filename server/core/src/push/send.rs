@@ -37,8 +37,9 @@ type Known = (tokio::time::Instant, u64, Arc<Vec<Arc<StoredSubscription>>>);
 /// One push on its way.
 struct Push {
     subscription: Arc<StoredSubscription>,
-    topic: String,
-    payload: Vec<u8>,
+    topic: Arc<str>,
+    /// The same for every subscription the topic's change goes to.
+    payload: Arc<[u8]>,
     attempt: u32,
 }
 
@@ -133,23 +134,32 @@ impl Sender {
         let Some(subscriptions) = self.subscriptions().await else {
             return;
         };
+        // One payload per topic, whoever it goes to.
+        let payloads: Vec<(Arc<str>, Arc<[u8]>)> = changed
+            .iter()
+            .map(|(topic, urls)| {
+                let changes: Vec<_> = urls
+                    .iter()
+                    .map(|(url, id)| {
+                        json!({ "url": url, "topic": topic, "etag": format!("\"{id}\"") })
+                    })
+                    .collect();
+                let payload = json!({ "changes": changes }).to_string().into_bytes();
+                (Arc::from(*topic), Arc::from(payload))
+            })
+            .collect();
         for subscription in subscriptions.iter() {
-            for (topic, urls) in &changed {
+            for (topic, payload) in &payloads {
                 // Asked now, as the stream asks at delivery: a subscription outlives access.
                 if !subscription.topics.matches(topic)
                     || !audience.may_read(subscription.principal.as_deref(), topic)
                 {
                     continue;
                 }
-                let changes: Vec<_> = urls
-                    .iter()
-                    .map(|(url, id)| json!({ "url": url, "topic": topic, "etag": format!("\"{id}\"") }))
-                    .collect();
-                let payload = json!({ "changes": changes }).to_string().into_bytes();
                 self.enqueue(Push {
                     subscription: subscription.clone(),
-                    topic: (*topic).to_owned(),
-                    payload,
+                    topic: topic.clone(),
+                    payload: payload.clone(),
                     attempt: 1,
                 });
             }
@@ -265,7 +275,7 @@ impl Sender {
         let request = WebPushBuilder::new(sub.endpoint.parse()?, public, auth)
             .with_valid_duration(VAPID_VALID_FOR)
             .with_vapid(self.keys.pair(), &self.settings.contact)
-            .build(push.payload.clone())?;
+            .build(push.payload.to_vec())?;
         let mut request = reqwest::Request::try_from(request)?;
         let headers = request.headers_mut();
         headers.insert(

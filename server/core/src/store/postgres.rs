@@ -147,6 +147,12 @@ impl PostgresStore {
         let _ = published.wait_for(|&p| p >= id).await;
     }
 
+    /// Logs a change on its own, in a transaction of its own, on a pooled connection (a new
+    /// connection per change would cost a connect and an authentication each).
+    pub(crate) async fn changed(&self, topic: &str, url: &str) -> StoreResult<i64> {
+        log_change(self.pool.get().await?.client(), topic, url, None).await
+    }
+
     /// PostgreSQL's `EXPLAIN` of [`EventLog::replay`]'s statement for these arguments, for
     /// tests and diagnosis: the events should be read through the index `events_by_topic`.
     pub async fn replay_plan(&self, after: i64, topics: &TopicSet) -> StoreResult<Vec<String>> {
